@@ -1,0 +1,359 @@
+// tensor.cpp — storage, tensor creation and access, and the autograd engine.
+#include "engine/tensor.h"
+
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "engine/thread_pool.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_set>
+
+namespace pf {
+
+int64_t numel(const Shape& shape) {
+    int64_t n = 1;
+    for (int64_t s : shape) n *= s;
+    return n;
+}
+
+// ---- storage ----------------------------------------------------------------
+
+namespace {
+std::atomic<int64_t> g_live_bytes{0};
+std::atomic<int64_t> g_peak_bytes{0};
+std::atomic<int64_t> g_live_nodes{0};
+
+// Large buffers come and go every training step. By default glibc maps each one
+// fresh from the kernel and unmaps it on free, paying page faults on every use;
+// keeping freed memory in the heap instead makes the next step reuse it.
+void keep_freed_memory_for_reuse() {
+    static bool done = [] {
+        mallopt(M_MMAP_THRESHOLD, 1 << 30);
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        return true;
+    }();
+    (void)done;
+}
+}  // namespace
+
+Storage::Storage(int64_t n) : size(n) {
+    PF_CHECK(n >= 0, "tensor: negative size {}", n);
+    keep_freed_memory_for_reuse();
+    size_t bytes = std::max<size_t>(64, (size_t(n) * sizeof(float) + 63) / 64 * 64);
+    data = static_cast<float*>(std::aligned_alloc(64, bytes));
+    PF_CHECK(data != nullptr, "tensor: out of memory allocating {} bytes", bytes);
+    int64_t live = g_live_bytes += int64_t(n * sizeof(float));
+    int64_t peak = g_peak_bytes.load();
+    while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
+    }
+}
+
+Storage::~Storage() {
+    std::free(data);
+    g_live_bytes -= int64_t(size * sizeof(float));
+}
+
+int64_t Storage::live_bytes() { return g_live_bytes; }
+int64_t Storage::peak_bytes() { return g_peak_bytes; }
+void Storage::reset_peak() { g_peak_bytes = g_live_bytes.load(); }
+
+// ---- nodes --------------------------------------------------------------------
+
+Node::Node(Shape s, std::shared_ptr<Storage> st) : shape(std::move(s)), storage(std::move(st)) {
+    ++g_live_nodes;
+}
+
+// Destroying the last handle to the end of a 100k-op chain would otherwise destroy
+// its GradFn, whose input's destructor destroys its GradFn, and so on: 100k nested
+// calls. Instead we take the inputs out and release them from an explicit stack;
+// an input whose last owner we are is emptied the same way before it dies.
+Node::~Node() {
+    --g_live_nodes;
+    if (!grad_fn) return;
+    std::vector<std::shared_ptr<Node>> pending = std::move(grad_fn->inputs);
+    grad_fn.reset();
+    while (!pending.empty()) {
+        std::shared_ptr<Node> node = std::move(pending.back());
+        pending.pop_back();
+        if (node && node.use_count() == 1 && node->grad_fn) {
+            for (auto& input : node->grad_fn->inputs) pending.push_back(std::move(input));
+            node->grad_fn.reset();
+        }
+    }
+}
+
+int64_t Tensor::live_nodes() { return g_live_nodes; }
+
+// ---- creation -------------------------------------------------------------------
+
+Tensor Tensor::empty(const Shape& shape) {
+    for (int64_t s : shape) PF_CHECK(s >= 0, "tensor: negative size in shape {}", shape_str(shape));
+    return Tensor(std::make_shared<Node>(shape, std::make_shared<Storage>(pf::numel(shape))));
+}
+
+Tensor Tensor::full(const Shape& shape, float value) {
+    Tensor t = empty(shape);
+    std::fill_n(t.mutable_data(), t.numel(), value);
+    return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.0f); }
+Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0f); }
+
+Tensor Tensor::arange(int64_t n) {
+    Tensor t = empty({n});
+    float* p = t.mutable_data();
+    for (int64_t i = 0; i < n; ++i) p[i] = float(i);
+    return t;
+}
+
+Tensor Tensor::from_data(const Shape& shape, const std::vector<float>& values) {
+    PF_CHECK(int64_t(values.size()) == pf::numel(shape),
+             "from_data: {} values for shape {} ({} elements)", values.size(), shape_str(shape),
+             pf::numel(shape));
+    Tensor t = empty(shape);
+    std::copy(values.begin(), values.end(), t.mutable_data());
+    return t;
+}
+
+Tensor Tensor::randn(const Shape& shape, Generator& gen, float mean, float stddev) {
+    Tensor t = empty(shape);
+    float* p = t.mutable_data();
+    uint64_t first = gen.advance(uint64_t(t.numel()));
+    parallel_for(t.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) p[i] = mean + stddev * gen.normal_at(first + i);
+    });
+    return t;
+}
+
+Tensor Tensor::rand(const Shape& shape, Generator& gen, float low, float high) {
+    Tensor t = empty(shape);
+    float* p = t.mutable_data();
+    uint64_t first = gen.advance(uint64_t(t.numel()));
+    parallel_for(t.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i)
+            p[i] = low + (high - low) * gen.uniform_at(first + i);
+    });
+    return t;
+}
+
+// ---- access ---------------------------------------------------------------------
+
+namespace {
+Node& checked(const std::shared_ptr<Node>& node) {
+    PF_CHECK(node != nullptr, "tensor: use of an undefined tensor");
+    return *node;
+}
+
+int64_t flat_index(const Shape& shape, std::initializer_list<int64_t> index) {
+    PF_CHECK(index.size() == shape.size(), "at: {} indices for a tensor of shape {}",
+             index.size(), shape_str(shape));
+    int64_t flat = 0, axis = 0;
+    for (int64_t i : index) {
+        PF_CHECK(i >= 0 && i < shape[axis], "at: index {} out of range for axis {} of shape {}",
+                 i, axis, shape_str(shape));
+        flat = flat * shape[axis] + i;
+        ++axis;
+    }
+    return flat;
+}
+}  // namespace
+
+const Shape& Tensor::shape() const { return checked(node_).shape; }
+
+int64_t Tensor::size(int64_t axis) const {
+    int64_t d = dim();
+    PF_CHECK(axis >= -d && axis < d, "size: axis {} out of range for shape {}", axis,
+             shape_str(shape()));
+    return shape()[axis < 0 ? axis + d : axis];
+}
+
+int64_t Tensor::numel() const { return pf::numel(shape()); }
+const float* Tensor::data() const { return checked(node_).storage->data; }
+const std::shared_ptr<Storage>& Tensor::storage() const { return checked(node_).storage; }
+
+float* Tensor::mutable_data() {
+    Storage& storage = *checked(node_).storage;
+    ++storage.version;
+    return storage.data;
+}
+
+float Tensor::item() const {
+    PF_CHECK(numel() == 1, "item: tensor of shape {} has {} elements, not 1", shape_str(shape()),
+             numel());
+    return data()[0];
+}
+
+float Tensor::at(std::initializer_list<int64_t> index) const {
+    return data()[flat_index(shape(), index)];
+}
+
+void Tensor::set(std::initializer_list<int64_t> index, float value) {
+    int64_t i = flat_index(shape(), index);
+    mutable_data()[i] = value;
+}
+
+std::vector<float> Tensor::to_vector() const { return {data(), data() + numel()}; }
+
+// ---- autograd: leaves, gradients --------------------------------------------------
+
+bool Tensor::requires_grad() const { return node_ && node_->requires_grad; }
+bool Tensor::is_leaf() const { return checked(node_).grad_fn == nullptr; }
+Tensor Tensor::grad() const { return checked(node_).grad; }
+void Tensor::zero_grad() { checked(node_).grad = Tensor(); }
+std::string Tensor::op_name() const { return is_leaf() ? "" : node_->grad_fn->op_name; }
+
+Tensor& Tensor::requires_grad_(bool value) {
+    PF_CHECK(is_leaf(), "requires_grad_: only leaves can change requires_grad (this tensor came "
+                        "from {})", op_name());
+    node_->requires_grad = value;
+    return *this;
+}
+
+void Tensor::set_grad(const Tensor& grad) {
+    PF_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad: gradient of shape {} for a "
+             "tensor of shape {}", shape_str(grad.shape()), shape_str(shape()));
+    checked(node_).grad = grad;
+}
+
+Tensor Tensor::detach() const {
+    return Tensor(std::make_shared<Node>(shape(), storage()));
+}
+
+// ---- recording ------------------------------------------------------------------
+
+namespace {
+thread_local bool g_grad_enabled = true;
+}
+
+bool grad_enabled() { return g_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+SavedTensor::SavedTensor(const Tensor& tensor) {
+    if (!tensor.defined()) return;
+    shape_ = tensor.shape();
+    storage_ = tensor.storage();
+    version_ = storage_->version;
+}
+
+Tensor SavedTensor::get() const {
+    PF_CHECK(storage_ != nullptr, "backward: a saved tensor was never set");
+    PF_CHECK(storage_->version == version_,
+             "backward: a tensor of shape {} saved for backward was modified in place "
+             "afterwards (version {} now, {} when saved); compute the gradient first or "
+             "write to a copy",
+             shape_str(shape_), storage_->version, version_);
+    return Tensor(std::make_shared<Node>(shape_, storage_));
+}
+
+Tensor record(const char* op_name, Tensor output, const std::vector<Tensor>& inputs,
+              BackwardFn backward) {
+    if (!g_grad_enabled) return output;
+    bool any = std::any_of(inputs.begin(), inputs.end(),
+                           [](const Tensor& t) { return t.requires_grad(); });
+    if (!any) return output;
+    Node& node = *output.node();
+    PF_CHECK(node.grad_fn == nullptr, "{}: output already has a history", op_name);
+    auto fn = std::make_unique<GradFn>();
+    fn->op_name = op_name;
+    fn->backward = std::move(backward);
+    for (const Tensor& t : inputs)
+        fn->inputs.push_back(t.requires_grad() ? t.node() : nullptr);
+    node.grad_fn = std::move(fn);
+    node.requires_grad = true;
+    return output;
+}
+
+Tensor record(const char* op_name, Tensor output, std::initializer_list<Tensor> inputs,
+              BackwardFn backward) {
+    return record(op_name, std::move(output), std::vector<Tensor>(inputs), std::move(backward));
+}
+
+// ---- backward -------------------------------------------------------------------
+
+namespace {
+
+// Every node reachable from `root` through inputs that need gradients, each once,
+// every node after all of its inputs. Iterative depth-first search: a stack entry
+// is a node and the index of the next input to look at.
+std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+    std::vector<std::shared_ptr<Node>> order;
+    std::unordered_set<Node*> visited{root.get()};
+    std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root, 0}};
+    while (!stack.empty()) {
+        Node* node = stack.back().first.get();
+        size_t next = stack.back().second;
+        if (node->grad_fn && next < node->grad_fn->inputs.size()) {
+            ++stack.back().second;
+            const std::shared_ptr<Node>& input = node->grad_fn->inputs[next];
+            if (input && visited.insert(input.get()).second) stack.emplace_back(input, 0);
+        } else {
+            order.push_back(std::move(stack.back().first));
+            stack.pop_back();
+        }
+    }
+    return order;
+}
+
+Tensor copy_of(const Tensor& t) {
+    Tensor c = Tensor::empty(t.shape());
+    std::copy_n(t.data(), t.numel(), c.mutable_data());
+    return c;
+}
+
+}  // namespace
+
+void Tensor::backward() const {
+    PF_CHECK(defined() && numel() == 1,
+             "backward: needs a one-element tensor (a loss), got shape {}; pass a gradient "
+             "to backward(grad) for other shapes", defined() ? shape_str(shape()) : "undefined");
+    backward(Tensor::ones(shape()));
+}
+
+void Tensor::backward(const Tensor& grad_output) const {
+    PF_CHECK(requires_grad(), "backward: this tensor does not require grad (no input of its "
+                              "ops required grad, or it was computed under NoGradGuard)");
+    PF_CHECK(grad_output.shape() == shape(), "backward: gradient of shape {} for a tensor of "
+             "shape {}", shape_str(grad_output.shape()), shape_str(shape()));
+    NoGradGuard no_recording;  // backward computes with ops, but records nothing
+
+    std::vector<std::shared_ptr<Node>> order = topological_order(node_);
+    node_->grad = node_->grad.defined() ? add(node_->grad, grad_output) : grad_output;
+
+    // From the output back to the leaves: each node's gradient is complete when it is
+    // reached, because every node that uses it comes later in `order`.
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+        std::shared_ptr<Node> node = std::move(*it);  // released at the end of this step
+        PF_CHECK(!node->history_released, "backward: through a graph a second time; its "
+                 "saved tensors were freed by the first backward (recompute the forward)");
+        if (!node->grad_fn) continue;                  // a leaf keeps its gradient
+        Tensor grad = std::move(node->grad);           // an inner node's gradient is not kept
+        node->grad = Tensor();
+        std::unique_ptr<GradFn> fn = std::move(node->grad_fn);  // freed (with what it saved) below
+        node->history_released = true;
+        if (!grad.defined()) continue;  // nothing flowed here
+        Grads input_grads = fn->backward(grad);
+        PF_CHECK(input_grads.size() == fn->inputs.size(),
+                 "{} backward: returned {} gradients for {} inputs", fn->op_name,
+                 input_grads.size(), fn->inputs.size());
+        for (size_t i = 0; i < fn->inputs.size(); ++i) {
+            Node* input = fn->inputs[i].get();
+            const Tensor& g = input_grads[i];
+            if (!input || !g.defined()) continue;
+            PF_CHECK(g.shape() == input->shape, "{} backward: gradient of shape {} for input {} "
+                     "of shape {}", fn->op_name, shape_str(g.shape()), i, shape_str(input->shape));
+            if (input->grad.defined())
+                input->grad = add(input->grad, g);  // used twice: gradients add up
+            else
+                input->grad = input->grad_fn ? g : copy_of(g);  // a leaf owns its gradient
+        }
+    }
+}
+
+}  // namespace pf

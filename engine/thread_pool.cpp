@@ -1,0 +1,163 @@
+// thread_pool.cpp — persistent workers that sleep on a condition variable between jobs.
+//
+// A job is `pieces` calls of one function. The caller and the workers take piece
+// numbers from a shared atomic counter until none are left; the caller then waits
+// for the last one to finish. Which thread runs a piece does not matter, since each
+// piece writes its own outputs.
+#include "engine/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pf {
+namespace {
+
+thread_local bool inside_task = false;  // nested parallel calls run inline
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int threads) {
+        for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    }
+
+    ~ThreadPool() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        for (auto& worker : workers_) worker.join();
+    }
+
+    int threads() const { return int(workers_.size()) + 1; }
+
+    void run(int64_t pieces, const std::function<void(int64_t)>& fn) {
+        std::unique_lock<std::mutex> job_lock(job_mutex_);  // one job at a time
+        {
+            // Workers still inside the previous job (finding no pieces left) must leave
+            // before its state is overwritten.
+            std::unique_lock<std::mutex> lock(mutex_);
+            idle_.wait(lock, [this] { return active_ == 0; });
+            task_ = &fn;
+            pieces_ = pieces;
+            next_piece_ = 0;
+            unfinished_ = pieces;
+            error_ = nullptr;
+            ++generation_;
+        }
+        wake_.notify_all();
+        take_pieces();
+        std::unique_lock<std::mutex> lock(mutex_);
+        finished_.wait(lock, [this] { return unfinished_ == 0; });
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    void worker_loop() {
+        uint64_t seen = 0;
+        while (true) {
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+                if (stopping_) return;
+                seen = generation_;
+                ++active_;
+            }
+            take_pieces();
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (--active_ == 0) idle_.notify_all();
+        }
+    }
+
+    // Run pieces until the counter passes the end; report each finished piece.
+    void take_pieces() {
+        inside_task = true;
+        while (true) {
+            int64_t piece = next_piece_.fetch_add(1);
+            if (piece >= pieces_) break;
+            try {
+                (*task_)(piece);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (!error_) error_ = std::current_exception();
+            }
+            if (unfinished_.fetch_sub(1) == 1) {
+                std::lock_guard<std::mutex> lock(mutex_);
+                finished_.notify_all();
+            }
+        }
+        inside_task = false;
+    }
+
+    std::vector<std::thread> workers_;
+    std::mutex job_mutex_;
+    std::mutex mutex_;
+    std::condition_variable wake_, finished_, idle_;
+    bool stopping_ = false;
+    uint64_t generation_ = 0;
+    int active_ = 0;  // workers inside take_pieces()
+    const std::function<void(int64_t)>* task_ = nullptr;
+    int64_t pieces_ = 0;
+    std::atomic<int64_t> next_piece_{0};
+    std::atomic<int64_t> unfinished_{0};
+    std::exception_ptr error_;
+};
+
+int default_threads() {
+    if (const char* env = std::getenv("PF_THREADS")) {
+        int n = std::atoi(env);
+        if (n >= 1) return n;
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::unique_ptr<ThreadPool>& pool() {
+    static std::unique_ptr<ThreadPool> instance = std::make_unique<ThreadPool>(default_threads());
+    return instance;
+}
+
+}  // namespace
+
+int num_threads() { return pool()->threads(); }
+
+void set_num_threads(int n) {
+    if (n < 1) n = 1;
+    if (n == num_threads()) return;
+    pool().reset();
+    pool() = std::make_unique<ThreadPool>(n);
+}
+
+void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn) {
+    if (pieces <= 0) return;
+    if (pieces == 1 || inside_task || num_threads() == 1) {
+        for (int64_t p = 0; p < pieces; ++p) fn(p);
+        return;
+    }
+    pool()->run(pieces, fn);
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    grain = std::max<int64_t>(grain, 1);
+    int64_t pieces = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
+    if (pieces <= 1 || inside_task) {
+        fn(0, n);
+        return;
+    }
+    // Equal contiguous pieces; the first n % pieces get one extra item.
+    int64_t base = n / pieces, extra = n % pieces;
+    parallel_pieces(pieces, [&](int64_t p) {
+        int64_t begin = p * base + std::min(p, extra);
+        int64_t end = begin + base + (p < extra ? 1 : 0);
+        fn(begin, end);
+    });
+}
+
+}  // namespace pf

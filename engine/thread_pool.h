@@ -1,0 +1,32 @@
+// thread_pool.h — the one place that creates threads.
+//
+//   parallel_for(rows, /*grain=*/64, [&](int64_t begin, int64_t end) {
+//       for (int64_t r = begin; r < end; ++r) ...   // write only rows [begin, end)
+//   });
+//
+// The range [0, n) is cut into one contiguous piece per thread (fewer if a piece
+// would hold less than `grain` items); the calling thread runs the first piece and
+// sleeping workers the others. Work of at most `grain` items, and any call made
+// from inside a parallel_for, runs on the calling thread. Each piece must write
+// disjoint outputs; results then do not depend on the number of threads.
+//
+// The thread count comes from set_num_threads(), else the environment variable
+// PF_THREADS, else the number of cores. OpenBLAS is kept single-threaded (see
+// blas.h): matmuls are split over these same threads, so the cores have one owner.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace pf {
+
+int num_threads();
+void set_num_threads(int n);  // n >= 1; restarts the workers
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+// Run fn(piece) for piece in [0, pieces) — one task each, spread over the threads.
+// Used where the number of pieces must not depend on the thread count.
+void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn);
+
+}  // namespace pf
