@@ -1,0 +1,28 @@
+// cli.h — what every program does with its command line and its errors.
+//
+//   int main(int argc, char** argv) {
+//       CLI::App app{"what this program does"};
+//       int steps = 100;
+//       app.add_option("--steps", steps, "training steps")->check(CLI::PositiveNumber);
+//       return pf::run_program(app, argc, argv, [&] { ...; return 0; });
+//   }
+//
+// --help prints the options and exits 0. A malformed or unknown flag, a missing or
+// corrupt file (any pf::Error or std::exception thrown by the body) prints
+// "<program>: error: <message>" to stderr and exits 2 — never a crash.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace pf {
+
+constexpr int kExitBadInput = 2;
+
+int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
+
+// Adds --threads N (default: PF_THREADS or all cores) and applies it before the body runs.
+void add_threads_option(CLI::App& app);
+
+}  // namespace pf
