@@ -44,8 +44,9 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           int64_t ldc) {
     if (M == 0 || N == 0) return;
     make_openblas_single_threaded();
-    // Small products are not worth waking threads for.
-    if (M * N * K < (int64_t(1) << 18)) {
+    // Small products are not worth waking threads for; inside a parallel region each
+    // thread already has its own product.
+    if (M * N * K < (int64_t(1) << 18) || inside_parallel_region()) {
         sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

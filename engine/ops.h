@@ -90,6 +90,14 @@ Tensor embedding(const Tensor& weight, const std::vector<int32_t>& ids);
 Tensor dropout(const Tensor& x, float p, Generator& gen);
 Tensor cumsum(const Tensor& x, int64_t axis);  // y_i = sum_{j <= i} x_j along axis
 
+// ---- linear attention (ops_attention.cpp) ---------------------------------------------
+// causal_dot_product(q, k, v): y_i = sum_{j <= i} (q_i . k_j) v_j, fused and chunked
+// (C positions at a time), memory O(L (m + dv)) per batch item.
+//   q, k: (..., L, m), v: (..., L, dv) → (..., L, dv)
+Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int64_t chunk = 64);
+// The same from primitives (a cumsum of outer products, O(L m dv) memory): the reference.
+Tensor causal_dot_product_reference(const Tensor& q, const Tensor& k, const Tensor& v);
+
 // ---- operators -------------------------------------------------------------------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -73,7 +73,7 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
     }
     PF_CHECK(numel(shape) == x.numel(), "reshape: cannot reshape {} ({} elements) into {}",
              shape_str(x.shape()), x.numel(), shape_str(shape_in));
-    Tensor y(std::make_shared<Node>(shape, x.storage()));
+    Tensor y(shape, x.storage());
     return record("reshape", y, {x}, [old = x.shape()](const Tensor& g) {
         return Grads{reshape(g, old)};
     });

@@ -64,9 +64,7 @@ void Storage::reset_peak() { g_peak_bytes = g_live_bytes.load(); }
 
 // ---- nodes --------------------------------------------------------------------
 
-Node::Node(Shape s, std::shared_ptr<Storage> st) : shape(std::move(s)), storage(std::move(st)) {
-    ++g_live_nodes;
-}
+Node::Node(Shape s) : shape(std::move(s)) { ++g_live_nodes; }
 
 // Destroying the last handle to the end of a 100k-op chain would otherwise destroy
 // its GradFn, whose input's destructor destroys its GradFn, and so on: 100k nested
@@ -91,9 +89,12 @@ int64_t Tensor::live_nodes() { return g_live_nodes; }
 
 // ---- creation -------------------------------------------------------------------
 
+Tensor::Tensor(Shape shape, std::shared_ptr<Storage> storage)
+    : impl_(std::make_shared<TensorImpl>(TensorImpl{std::move(shape), std::move(storage), nullptr})) {}
+
 Tensor Tensor::empty(const Shape& shape) {
     for (int64_t s : shape) PF_CHECK(s >= 0, "tensor: negative size in shape {}", shape_str(shape));
-    return Tensor(std::make_shared<Node>(shape, std::make_shared<Storage>(pf::numel(shape))));
+    return Tensor(shape, std::make_shared<Storage>(pf::numel(shape)));
 }
 
 Tensor Tensor::full(const Shape& shape, float value) {
@@ -145,9 +146,9 @@ Tensor Tensor::rand(const Shape& shape, Generator& gen, float low, float high) {
 // ---- access ---------------------------------------------------------------------
 
 namespace {
-Node& checked(const std::shared_ptr<Node>& node) {
-    PF_CHECK(node != nullptr, "tensor: use of an undefined tensor");
-    return *node;
+TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl) {
+    PF_CHECK(impl != nullptr, "tensor: use of an undefined tensor");
+    return *impl;
 }
 
 int64_t flat_index(const Shape& shape, std::initializer_list<int64_t> index) {
@@ -164,7 +165,7 @@ int64_t flat_index(const Shape& shape, std::initializer_list<int64_t> index) {
 }
 }  // namespace
 
-const Shape& Tensor::shape() const { return checked(node_).shape; }
+const Shape& Tensor::shape() const { return checked(impl_).shape; }
 
 int64_t Tensor::size(int64_t axis) const {
     int64_t d = dim();
@@ -174,11 +175,11 @@ int64_t Tensor::size(int64_t axis) const {
 }
 
 int64_t Tensor::numel() const { return pf::numel(shape()); }
-const float* Tensor::data() const { return checked(node_).storage->data; }
-const std::shared_ptr<Storage>& Tensor::storage() const { return checked(node_).storage; }
+const float* Tensor::data() const { return checked(impl_).storage->data; }
+const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).storage; }
 
 float* Tensor::mutable_data() {
-    Storage& storage = *checked(node_).storage;
+    Storage& storage = *checked(impl_).storage;
     ++storage.version;
     return storage.data;
 }
@@ -202,28 +203,32 @@ std::vector<float> Tensor::to_vector() const { return {data(), data() + numel()}
 
 // ---- autograd: leaves, gradients --------------------------------------------------
 
-bool Tensor::requires_grad() const { return node_ && node_->requires_grad; }
-bool Tensor::is_leaf() const { return checked(node_).grad_fn == nullptr; }
-Tensor Tensor::grad() const { return checked(node_).grad; }
-void Tensor::zero_grad() { checked(node_).grad = Tensor(); }
-std::string Tensor::op_name() const { return is_leaf() ? "" : node_->grad_fn->op_name; }
+TensorImpl& Tensor::impl() const { return checked(impl_); }
+const std::shared_ptr<Node>& Tensor::node() const { return checked(impl_).node; }
+bool Tensor::requires_grad() const { return impl_ && impl_->node && impl_->node->requires_grad; }
+bool Tensor::is_leaf() const { return !node() || node()->grad_fn == nullptr; }
+Tensor Tensor::grad() const { return node() ? node()->grad : Tensor(); }
+void Tensor::zero_grad() {
+    if (node()) node()->grad = Tensor();
+}
+std::string Tensor::op_name() const { return is_leaf() ? "" : node()->grad_fn->op_name; }
 
 Tensor& Tensor::requires_grad_(bool value) {
     PF_CHECK(is_leaf(), "requires_grad_: only leaves can change requires_grad (this tensor came "
                         "from {})", op_name());
-    node_->requires_grad = value;
+    if (!node()) impl_->node = std::make_shared<Node>(shape());
+    node()->requires_grad = value;
     return *this;
 }
 
 void Tensor::set_grad(const Tensor& grad) {
     PF_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad: gradient of shape {} for a "
              "tensor of shape {}", shape_str(grad.shape()), shape_str(shape()));
-    checked(node_).grad = grad;
+    if (!node()) impl_->node = std::make_shared<Node>(shape());
+    node()->grad = grad;
 }
 
-Tensor Tensor::detach() const {
-    return Tensor(std::make_shared<Node>(shape(), storage()));
-}
+Tensor Tensor::detach() const { return Tensor(shape(), storage()); }
 
 // ---- recording ------------------------------------------------------------------
 
@@ -249,7 +254,7 @@ Tensor SavedTensor::get() const {
              "afterwards (version {} now, {} when saved); compute the gradient first or "
              "write to a copy",
              shape_str(shape_), storage_->version, version_);
-    return Tensor(std::make_shared<Node>(shape_, storage_));
+    return Tensor(shape_, storage_);
 }
 
 Tensor record(const char* op_name, Tensor output, const std::vector<Tensor>& inputs,
@@ -258,8 +263,10 @@ Tensor record(const char* op_name, Tensor output, const std::vector<Tensor>& inp
     bool any = std::any_of(inputs.begin(), inputs.end(),
                            [](const Tensor& t) { return t.requires_grad(); });
     if (!any) return output;
-    Node& node = *output.node();
-    PF_CHECK(node.grad_fn == nullptr, "{}: output already has a history", op_name);
+    TensorImpl& impl = output.impl();
+    PF_CHECK(impl.node == nullptr, "{}: output already has a history", op_name);
+    impl.node = std::make_shared<Node>(impl.shape);
+    Node& node = *impl.node;
     auto fn = std::make_unique<GradFn>();
     fn->op_name = op_name;
     fn->backward = std::move(backward);
@@ -323,8 +330,9 @@ void Tensor::backward(const Tensor& grad_output) const {
              "shape {}", shape_str(grad_output.shape()), shape_str(shape()));
     NoGradGuard no_recording;  // backward computes with ops, but records nothing
 
-    std::vector<std::shared_ptr<Node>> order = topological_order(node_);
-    node_->grad = node_->grad.defined() ? add(node_->grad, grad_output) : grad_output;
+    const std::shared_ptr<Node>& root = node();
+    std::vector<std::shared_ptr<Node>> order = topological_order(root);
+    root->grad = root->grad.defined() ? add(root->grad, grad_output) : grad_output;
 
     // From the output back to the leaves: each node's gradient is complete when it is
     // reached, because every node that uses it comes later in `order`.

@@ -1,9 +1,11 @@
 // tensor.h — the Tensor handle, its storage, and reverse-mode autodiff.
 //
-// A Tensor is a cheap handle (a shared pointer) to a Node. The Node holds a shape,
-// a Storage (contiguous row-major float32 data), the gradient once backward has
-// reached it, and — if an op produced it while gradients were being recorded — a
-// GradFn: the op's name, its input nodes and a closure computing their gradients.
+// A Tensor is a cheap handle (a shared pointer) to a TensorImpl: a shape, a Storage
+// (contiguous row-major float32 data) and, once gradients are involved, a Node — the
+// tensor's autograd record: its gradient once backward has reached it and, if an op
+// produced it while recording, a GradFn (the op's name, its inputs' Nodes and a
+// closure computing their gradients). The graph links Nodes, never data: a result
+// nobody holds or saved is freed at once, while its Node stays in the graph.
 //
 //   Tensor w = Tensor::randn({3, 2}, gen).requires_grad_();   // a leaf
 //   Tensor y = sum(exp(matmul(x, w)));                         // ops record GradFns
@@ -27,6 +29,7 @@ namespace pf {
 
 class Generator;
 struct Node;
+struct TensorImpl;
 
 int64_t numel(const Shape& shape);
 
@@ -52,7 +55,8 @@ public:
 class Tensor {
 public:
     Tensor() = default;  // an undefined tensor; defined() is false
-    explicit Tensor(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+    // A new tensor (no history) viewing `storage` with `shape`.
+    Tensor(Shape shape, std::shared_ptr<Storage> storage);
 
     // ---- creation ----------------------------------------------------------
     static Tensor empty(const Shape& shape);  // uninitialised, for ops to fill
@@ -66,7 +70,7 @@ public:
     static Tensor scalar(float value) { return full({}, value); }
 
     // ---- shape and data ----------------------------------------------------
-    bool defined() const { return node_ != nullptr; }
+    bool defined() const { return impl_ != nullptr; }
     const Shape& shape() const;
     int64_t dim() const { return int64_t(shape().size()); }
     int64_t size(int64_t axis) const;  // negative axes count from the end
@@ -93,13 +97,14 @@ public:
     Tensor detach() const;                       // same storage, no history
     std::string op_name() const;                 // the recording op's name, "" for leaves
 
-    const std::shared_ptr<Node>& node() const { return node_; }
+    const std::shared_ptr<Node>& node() const;  // null if no gradient is involved
+    TensorImpl& impl() const;                    // for the autograd engine (record, backward)
 
-    // Number of live nodes, for tests that check the graph is released.
+    // Number of live autograd nodes, for tests that check the graph is released.
     static int64_t live_nodes();
 
 private:
-    std::shared_ptr<Node> node_;
+    std::shared_ptr<TensorImpl> impl_;
 };
 
 using Grads = std::vector<Tensor>;                          // one per op input
@@ -112,18 +117,24 @@ struct GradFn {
     BackwardFn backward;
 };
 
+// The autograd record of a tensor. Lives as long as a tensor or the graph refers to it.
 struct Node {
-    Node(Shape shape, std::shared_ptr<Storage> storage);
+    explicit Node(Shape shape);
     ~Node();  // releases long chains iteratively, never recursively
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
 
-    Shape shape;
-    std::shared_ptr<Storage> storage;
+    Shape shape;  // of the tensor, and so of its gradient
     Tensor grad;
     bool requires_grad = false;
     std::unique_ptr<GradFn> grad_fn;
     bool history_released = false;  // backward ran through it and freed its GradFn
+};
+
+struct TensorImpl {
+    Shape shape;
+    std::shared_ptr<Storage> storage;
+    std::shared_ptr<Node> node;
 };
 
 // A tensor saved by an op's forward for its backward. It keeps the storage, not the

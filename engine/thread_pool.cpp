@@ -21,6 +21,14 @@ namespace {
 
 thread_local bool inside_task = false;  // nested parallel calls run inline
 
+// Marks the calling thread as running a piece, for the inline paths, so that nested
+// calls behave the same whether or not the pool was used (and so, on any thread count).
+struct TaskScope {
+    bool previous = inside_task;
+    TaskScope() { inside_task = true; }
+    ~TaskScope() { inside_task = previous; }
+};
+
 class ThreadPool {
 public:
     explicit ThreadPool(int threads) {
@@ -127,6 +135,8 @@ std::unique_ptr<ThreadPool>& pool() {
 
 int num_threads() { return pool()->threads(); }
 
+bool inside_parallel_region() { return inside_task; }
+
 void set_num_threads(int n) {
     if (n < 1) n = 1;
     if (n == num_threads()) return;
@@ -137,6 +147,7 @@ void set_num_threads(int n) {
 void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn) {
     if (pieces <= 0) return;
     if (pieces == 1 || inside_task || num_threads() == 1) {
+        TaskScope scope;
         for (int64_t p = 0; p < pieces; ++p) fn(p);
         return;
     }
@@ -148,6 +159,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     grain = std::max<int64_t>(grain, 1);
     int64_t pieces = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
     if (pieces <= 1 || inside_task) {
+        TaskScope scope;
         fn(0, n);
         return;
     }

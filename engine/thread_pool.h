@@ -23,6 +23,10 @@ namespace pf {
 int num_threads();
 void set_num_threads(int n);  // n >= 1; restarts the workers
 
+// True inside a parallel_for / parallel_pieces body (on any thread, also when it ran
+// inline). Work started there runs on the calling thread.
+bool inside_parallel_region();
+
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 // Run fn(piece) for piece in [0, pieces) — one task each, spread over the threads.
