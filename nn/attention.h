@@ -1,0 +1,113 @@
+// attention.h — multi-head attention with a choice of mechanism: exact softmax, the
+// Performer's FAVOR+ random features, and baselines.
+//
+// Shapes: B batch, L sequence length, D model width, H heads, d = D / H head width,
+// m random features. Per head, attention maps q, k, v (L x d) to an output (L x d):
+//
+//   softmax   out = softmax(q k^T / sqrt(d)) v                 O(L^2 d), the baseline
+//   favor     out = phi(q) (phi(k)^T v) / phi(q) (phi(k)^T 1)  O(L m d), FAVOR+:
+//             phi(x) = m^-1/2 (exp(W x^ - |x^|^2 / 2 - c) + eps), x^ = d^-1/4 x, so that
+//             E[phi(q) . phi(k)] = exp(q . k / sqrt(d)) (positive random features)
+//   trig      the same with phi(x) = m^-1/2 [cos(W x^), sin(W x^)] exp(|x^|^2 / 2):
+//             unbiased too, but not positive — denominators near 0 or below
+//   relu      phi(x) = relu(W x^) + 1e-3: Performer-ReLU, a different kernel
+//   identity  out = v: no attention at all, the speed limit ("X (OPT)" in the paper)
+//
+// Causal attention lets position i see positions j <= i only: a mask for softmax,
+// prefix sums for the linear mechanisms (engine causal_dot_product, chunked).
+// The usual use is the module below; the functions are its steps, exposed for the
+// tests and for build/approx.
+#pragma once
+
+#include "engine/random.h"
+#include "nn/module.h"
+#include "nn/random_features.h"
+
+#include <string>
+#include <vector>
+
+namespace pf::nn {
+
+enum class Mechanism { Softmax, Favor, Trig, Relu, Identity };
+Mechanism parse_mechanism(const std::string& name);  // "softmax", "favor", ...; throws
+std::string mechanism_name(Mechanism mechanism);
+bool uses_random_features(Mechanism mechanism);  // favor, trig, relu
+
+// ---- feature maps: x (B, H, L, d), W (m, d) → phi (B, H, L, m) [trig: 2m] ----------
+constexpr float kFavorEpsilon = 1e-4f;  // added to query (and non-causal key) features
+constexpr float kReluEpsilon = 1e-3f;
+
+// The plain positive random features of the softmax kernel:
+//   phi(x) = m^-1/2 exp(W x^ - |x^|^2 / 2),  E_W[phi(q) . phi(k)] = exp(q . k / sqrt(d)).
+Tensor positive_random_features(const Tensor& x, const Tensor& W);
+// FAVOR+ positive features as attention uses them: the same, times e^-c, plus eps. The stabiliser c is a constant for autograd (it cancels
+// between numerator and denominator): for queries the max of W x^ over each row's m
+// features; for keys the max over all positions and features of each (batch, head).
+// Causal keys take eps = 0, so that c cancels exactly and nothing about later keys
+// leaks into earlier outputs.
+// key_mask (B, L), for keys: padding is left out of the max.
+Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool causal,
+                      const Tensor& key_mask = {}, float eps = kFavorEpsilon);
+Tensor trig_features(const Tensor& x, const Tensor& W);
+Tensor relu_features(const Tensor& x, const Tensor& W);
+
+// ---- attention given per-head q, k, v: (B, H, L, d) → (B, H, L, d) ----------------
+// key_mask (B, L): 1 for real positions, 0 for padding that no query may attend to.
+Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                         const Tensor& key_mask = {});
+// out = phi_q S / (phi_q z), S = phi_k^T v, z = phi_k^T 1 (prefix sums when causal).
+Tensor linear_attention(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v, bool causal,
+                        int64_t chunk = 64);
+// The same with the causal prefix sums stored in full: the reference for the tests.
+Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v,
+                                  bool causal);
+
+struct AttentionConfig {
+    int64_t dim = 256;                      // D
+    int64_t heads = 4;                      // H
+    Mechanism mechanism = Mechanism::Favor;
+    bool causal = true;
+    int64_t features = 128;                 // m (favor, trig, relu)
+    bool orthogonal = true;                 // orthogonal or iid random features
+    RowScaling scaling = RowScaling::Chi;   // row norms of orthogonal features
+    int64_t chunk = 64;                     // chunk of the causal linear attention op
+};
+
+// What recurrent decoding keeps between positions, for one attention layer.
+//   linear mechanisms: S = sum_j phi(k_j) v_j^T (B, H, m, d), z = sum_j phi(k_j) (B, H, m),
+//     and for favor the running key stabiliser (B, H): O(m d) per head, whatever the length;
+//   softmax: every key and value so far (a KV cache), O(t d) per head.
+struct DecodeState {
+    int64_t position = 0;
+    std::vector<double> S, z;
+    std::vector<float> key_max;
+    std::vector<float> keys, values;  // softmax: (t, B, H, d), grown position by position
+};
+
+class MultiHeadAttention : public Module {
+public:
+    MultiHeadAttention(const AttentionConfig& config, Generator& gen);
+
+    // x: (B, L, D) → (B, L, D); key_mask (B, L) optional (1 real, 0 padding).
+    Tensor forward(const Tensor& x, const Tensor& key_mask = {});
+
+    // Draw new random features W in place (for favor, trig, relu; else no-op).
+    void redraw_features(Generator& gen);
+    const Tensor& features() const { return features_; }  // (m, d)
+    const AttentionConfig& config() const { return config_; }
+
+    // Recurrent decoding of a causal layer: one position at a time, x_t: (B, D) →
+    // (B, D), the same output as forward() gives at that position. No gradients.
+    DecodeState start_decoding(int64_t batch) const;
+    Tensor decode_step(const Tensor& x_t, DecodeState& state) const;
+
+private:
+    Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask) const;
+
+    AttentionConfig config_;
+    int64_t head_dim_;
+    Tensor w_qkv_, b_qkv_, w_out_, b_out_;  // (D, 3D), (3D), (D, D), (D)
+    Tensor features_;                       // (m, d), a buffer
+};
+
+}  // namespace pf::nn

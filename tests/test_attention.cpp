@@ -1,0 +1,280 @@
+// test_attention.cpp — FAVOR+ and the other mechanisms: the fused causal op against its
+// reference, causality, unbiasedness, convergence to softmax, recurrent decoding,
+// padding, orthogonal features, and gradients.
+#include "gradcheck.h"
+
+#include "nn/attention.h"
+
+#include <cmath>
+
+using namespace pf;
+using namespace pf::nn;
+using namespace pf::testing;
+
+namespace {
+const Mechanism kAllMechanisms[] = {Mechanism::Softmax, Mechanism::Favor, Mechanism::Trig,
+                                    Mechanism::Relu, Mechanism::Identity};
+
+AttentionConfig small_config(Mechanism mechanism, bool causal) {
+    AttentionConfig config;
+    config.dim = 16;
+    config.heads = 2;
+    config.mechanism = mechanism;
+    config.causal = causal;
+    config.features = 32;
+    config.chunk = 4;  // several chunks, and a partial one, at the lengths used here
+    return config;
+}
+
+double max_abs(const Tensor& t) {
+    double worst = 0;
+    for (float v : t.to_vector()) worst = std::max(worst, double(std::fabs(v)));
+    return worst;
+}
+}  // namespace
+
+TEST_CASE("fused causal_dot_product equals the cumsum reference, values and gradients",
+          "[attention]") {
+    Generator gen(60);
+    struct Case { Shape lead; int64_t L, m, dv, chunk; };
+    for (Case c : {Case{{1}, 1, 3, 2, 64}, Case{{2, 3}, 7, 5, 4, 3}, Case{{2}, 10, 4, 3, 4},
+                   Case{{1, 2}, 65, 8, 5, 64}, Case{{3}, 9, 2, 6, 1}}) {
+        INFO("L " << c.L << " m " << c.m << " dv " << c.dv << " chunk " << c.chunk);
+        Shape qs = c.lead, vs = c.lead;
+        qs.insert(qs.end(), {c.L, c.m});
+        vs.insert(vs.end(), {c.L, c.dv});
+        Tensor q = random_tensor(qs, gen).requires_grad_(), k = random_tensor(qs, gen).requires_grad_(),
+               v = random_tensor(vs, gen).requires_grad_();
+        Tensor weights = random_tensor(vs, gen);
+        Tensor fast = causal_dot_product(q, k, v, c.chunk);
+        sum(mul(fast, weights)).backward();
+        Tensor fq = q.grad(), fk = k.grad(), fv = v.grad();
+        q.zero_grad(), k.zero_grad(), v.zero_grad();
+        Tensor slow = causal_dot_product_reference(q, k, v);
+        sum(mul(slow, weights)).backward();
+        double scale = 1e-5 * (1 + max_abs(slow));
+        REQUIRE(max_abs_diff(fast, slow) < scale);
+        REQUIRE(max_abs_diff(fq, q.grad()) < 1e-5 * (1 + max_abs(fq)));
+        REQUIRE(max_abs_diff(fk, k.grad()) < 1e-5 * (1 + max_abs(fk)));
+        REQUIRE(max_abs_diff(fv, v.grad()) < 1e-5 * (1 + max_abs(fv)));
+    }
+}
+
+TEST_CASE("gradient: causal_dot_product", "[attention][gradient]") {
+    Generator gen(61);
+    auto f = [](const std::vector<Tensor>& t) { return causal_dot_product(t[0], t[1], t[2], 2); };
+    REQUIRE_GRADIENTS(f, {random_tensor({2, 5, 3}, gen), random_tensor({2, 5, 3}, gen),
+                          random_tensor({2, 5, 2}, gen)});
+}
+
+TEST_CASE("every causal mechanism is causal: no gradient from later positions", "[attention]") {
+    for (Mechanism mechanism : kAllMechanisms) {
+        INFO(mechanism_name(mechanism));
+        Generator gen(62);
+        MultiHeadAttention attention(small_config(mechanism, true), gen);
+        Tensor x = random_tensor({2, 13, 16}, gen, 3.0f).requires_grad_();
+        Tensor out = attention.forward(x);
+        const int64_t i = 5;
+        sum(mul(slice(out, 1, i, i + 1), random_tensor({2, 1, 16}, gen))).backward();
+        Tensor g = x.grad();
+        double before = 0;
+        for (int64_t b = 0; b < 2; ++b)
+            for (int64_t j = 0; j < 13; ++j)
+                for (int64_t c = 0; c < 16; ++c) {
+                    if (j > i) REQUIRE(g.at({b, j, c}) == 0.0f);  // exactly zero
+                    else before += std::fabs(g.at({b, j, c}));
+                }
+        REQUIRE(before > 0);
+
+        // Cutting the sequence after position 7 leaves outputs 0..7 unchanged (up to rounding).
+        NoGradGuard no_grad;
+        Tensor cut = attention.forward(slice(x, 1, 0, 8));
+        REQUIRE(max_abs_diff(cut, slice(out, 1, 0, 8)) <= 1e-5 * max_abs(cut));
+    }
+}
+
+TEST_CASE("positive random features are unbiased; orthogonal ones have lower variance",
+          "[attention]") {
+    const int64_t d = 16, m = 16, draws = 6000;
+    Generator gen(63);
+    Tensor q = random_tensor({1, 1, 1, d}, gen, 0.4f), k = random_tensor({1, 1, 1, d}, gen, 0.4f);
+    double target = 0;
+    for (int64_t i = 0; i < d; ++i) target += q.at({0, 0, 0, i}) * k.at({0, 0, 0, i});
+    target = std::exp(target / std::sqrt(double(d)));
+    double variance[2];
+    for (bool orthogonal : {false, true}) {
+        double total = 0, total_sq = 0;
+        for (int64_t draw = 0; draw < draws; ++draw) {
+            Tensor W = orthogonal ? gaussian_orthogonal_matrix(m, d, gen) : gaussian_iid_matrix(m, d, gen);
+            double estimate = sum(mul(positive_random_features(q, W), positive_random_features(k, W))).item();
+            total += estimate;
+            total_sq += estimate * estimate;
+        }
+        double mean = total / draws, var = total_sq / draws - mean * mean;
+        variance[orthogonal] = var;
+        INFO("orthogonal " << orthogonal << ": mean " << mean << " target " << target << " var " << var);
+        REQUIRE(std::fabs(mean - target) < 4 * std::sqrt(var / draws));  // 4 standard errors
+    }
+    REQUIRE(variance[1] < 0.9 * variance[0]);
+}
+
+TEST_CASE("favor attention approaches softmax attention as m grows", "[attention]") {
+    Generator gen(64);
+    Tensor q = random_tensor({1, 2, 40, 16}, gen, 0.5f), k = random_tensor({1, 2, 40, 16}, gen, 0.5f),
+           v = random_tensor({1, 2, 40, 16}, gen);
+    for (bool causal : {false, true}) {
+        Tensor exact = softmax_attention(q, k, v, causal);
+        std::vector<double> errors;
+        for (int64_t m : {8, 32, 128, 512}) {
+            double error = 0;
+            for (int seed = 0; seed < 4; ++seed) {
+                Generator wgen(100 + seed);
+                Tensor W = gaussian_orthogonal_matrix(m, 16, wgen);
+                Tensor approx = linear_attention(favor_features(q, W, true, causal),
+                                                 favor_features(k, W, false, causal), v, causal);
+                Tensor diff = sub(approx, exact);
+                error += mean(mul(diff, diff)).item();  // mean squared error
+            }
+            errors.push_back(error / 4);
+        }
+        INFO("causal " << causal << " errors " << errors[0] << " " << errors[1] << " " << errors[2]
+                       << " " << errors[3]);
+        for (size_t i = 1; i < errors.size(); ++i) REQUIRE(errors[i] < errors[i - 1]);
+        REQUIRE(errors.back() < errors.front() / 10);  // MSE falls about as 1/m
+    }
+}
+
+TEST_CASE("recurrent decoding reproduces the causal forward position by position",
+          "[attention]") {
+    for (Mechanism mechanism : kAllMechanisms) {
+        INFO(mechanism_name(mechanism));
+        Generator gen(65);
+        MultiHeadAttention attention(small_config(mechanism, true), gen);
+        Tensor x = random_tensor({2, 17, 16}, gen, 4.0f);
+        NoGradGuard no_grad;
+        Tensor full = attention.forward(x);
+        DecodeState state = attention.start_decoding(2);
+        for (int64_t t = 0; t < 17; ++t) {
+            Tensor step = attention.decode_step(reshape(slice(x, 1, t, t + 1), {2, 16}), state);
+            Tensor expected = reshape(slice(full, 1, t, t + 1), {2, 16});
+            INFO("position " << t);
+            REQUIRE(max_abs_diff(step, expected) <= 1e-4 * max_abs(expected) + 1e-7);
+        }
+    }
+}
+
+TEST_CASE("padding is invisible: real positions' outputs do not change", "[attention]") {
+    for (Mechanism mechanism : kAllMechanisms) {
+        for (bool causal : {false, true}) {
+            INFO(mechanism_name(mechanism) << " causal " << causal);
+            Generator gen(66);
+            MultiHeadAttention attention(small_config(mechanism, causal), gen);
+            Tensor real = random_tensor({1, 6, 16}, gen, 2.0f);
+            Tensor junk = random_tensor({1, 3, 16}, gen, 9.0f);  // large, to make leaks visible
+            Tensor mask = Tensor::from_data({1, 9}, {1, 1, 1, 1, 1, 1, 0, 0, 0});
+            NoGradGuard no_grad;
+            Tensor alone = attention.forward(real);
+            Tensor padded = slice(attention.forward(concat({real, junk}, 1), mask), 1, 0, 6);
+            REQUIRE(max_abs_diff(alone, padded) <= 1e-5 * max_abs(alone));
+        }
+    }
+}
+
+TEST_CASE("orthogonal random matrices: orthogonal blocks, Gaussian-like row norms",
+          "[attention]") {
+    Generator gen(67);
+    const int64_t d = 8, m = 20;  // two full blocks and 4 rows of a third
+    Tensor sqrt_rows = gaussian_orthogonal_matrix(m, d, gen, RowScaling::SqrtD);
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < m; ++j) {
+            double dot = 0;
+            for (int64_t c = 0; c < d; ++c) dot += sqrt_rows.at({i, c}) * sqrt_rows.at({j, c});
+            if (i == j) REQUIRE(dot == Approx(d).epsilon(1e-5));
+            else if (i / d == j / d) REQUIRE(std::fabs(dot) < 1e-5);  // same block: orthogonal
+        }
+    // chi(d) lengths: mean squared norm d over many rows.
+    Tensor chi_rows = gaussian_orthogonal_matrix(4000, d, gen, RowScaling::Chi);
+    double mean_sq = sum(mul(chi_rows, chi_rows)).item() / 4000;
+    REQUIRE(mean_sq == Approx(d).epsilon(0.03));
+
+    std::vector<double> a(25), q, r;
+    for (double& v : a) v = gen.normal();
+    householder_qr(a, 5, q, r);
+    for (int64_t i = 0; i < 5; ++i)
+        for (int64_t j = 0; j < 5; ++j) {
+            double qtq = 0, qr = 0;
+            for (int64_t k = 0; k < 5; ++k) qtq += q[k * 5 + i] * q[k * 5 + j], qr += q[i * 5 + k] * r[k * 5 + j];
+            REQUIRE(qtq == Approx(i == j ? 1.0 : 0.0).margin(1e-12));
+            REQUIRE(qr == Approx(a[i * 5 + j]).margin(1e-12));
+            if (i > j) REQUIRE(std::fabs(r[i * 5 + j]) < 1e-12);
+        }
+}
+
+TEST_CASE("gradient: feature maps", "[attention][gradient]") {
+    Generator gen(68);
+    Tensor W = gaussian_orthogonal_matrix(6, 4, gen);
+    auto positive = [&](const std::vector<Tensor>& t) { return positive_random_features(t[0], W); };
+    auto trig = [&](const std::vector<Tensor>& t) { return trig_features(t[0], W); };
+    REQUIRE_GRADIENTS(positive, {random_tensor({1, 2, 3, 4}, gen, 0.5f)});
+    REQUIRE_GRADIENTS(trig, {random_tensor({1, 2, 3, 4}, gen, 0.5f)});
+    // relu has a kink at 0: use an input whose projections all stay clear of it.
+    Tensor x;
+    for (uint64_t seed = 0;; ++seed) {
+        Generator g(1000 + seed);
+        x = random_tensor({1, 2, 3, 4}, g);
+        Tensor u = matmul(x, W, false, true);
+        bool clear = true;
+        for (float value : u.to_vector()) clear = clear && std::fabs(value) > 0.1f;
+        if (clear) break;
+    }
+    REQUIRE_GRADIENTS([&](const std::vector<Tensor>& t) { return relu_features(t[0], W); }, {x});
+}
+
+TEST_CASE("gradient: the whole attention module, every mechanism", "[attention][gradient]") {
+    for (Mechanism mechanism : kAllMechanisms) {
+        for (bool causal : {false, true}) {
+            INFO(mechanism_name(mechanism) << " causal " << causal);
+            AttentionConfig config = small_config(mechanism, causal);
+            config.dim = 8;
+            config.features = 8;
+            config.chunk = 2;
+            Generator gen(69);
+            MultiHeadAttention attention(config, gen);
+            Tensor x = random_tensor({1, 5, 8}, gen);
+            std::vector<Tensor> inputs{x};
+            for (Tensor p : attention.parameters()) {
+                // Bigger weights than the 0.02 initialisation, so attention is not uniform
+                // (but |q|^2 / sqrt(d) stays moderate: far larger, and FAVOR+'s eps, which
+                // does not cancel with the max stabiliser, would dominate the features).
+                float* w = p.mutable_data();
+                for (int64_t i = 0; i < p.numel(); ++i) w[i] = gen.normal() * 0.3f;
+                inputs.push_back(p);
+            }
+            if (mechanism == Mechanism::Relu) continue;  // kinks: covered by the feature-map test
+            auto f = [&](const std::vector<Tensor>& t) { return attention.forward(t[0]); };
+            REQUIRE_GRADIENTS(f, inputs);
+        }
+    }
+}
+
+TEST_CASE("features are a redrawable buffer; bad configurations are refused", "[attention]") {
+    Generator gen(70);
+    MultiHeadAttention attention(small_config(Mechanism::Favor, true), gen);
+    auto buffers = attention.named_buffers();
+    REQUIRE(buffers.size() == 1);
+    REQUIRE(buffers[0].first == "features");
+    REQUIRE(buffers[0].second.shape() == Shape{32, 8});
+    std::vector<float> before = attention.features().to_vector();
+    attention.redraw_features(gen);
+    REQUIRE(attention.features().to_vector() != before);
+    REQUIRE(buffers[0].second.to_vector() == attention.features().to_vector());  // same storage
+    REQUIRE(attention.parameter_count() == 16 * 48 + 48 + 16 * 16 + 16);
+
+    AttentionConfig bad = small_config(Mechanism::Favor, true);
+    bad.heads = 3;
+    REQUIRE_THROWS_WITH(MultiHeadAttention(bad, gen), Catch::Contains("divisible"));
+    REQUIRE_THROWS_WITH(parse_mechanism("performer"), Catch::Contains("unknown attention"));
+    REQUIRE_THROWS_WITH(attention.forward(Tensor::zeros({2, 3, 15})), Catch::Contains("(2, 3, 15)"));
+    REQUIRE_THROWS_WITH(attention.forward(Tensor::zeros({2, 3, 16}), Tensor::ones({2, 4})),
+                        Catch::Contains("key_mask"));
+}
