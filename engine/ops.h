@@ -75,7 +75,10 @@ Tensor sum_to(const Tensor& x, const Shape& shape);  // sum broadcast axes away
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 
 // ---- neural-network ops (ops_nn.cpp) ---------------------------------------------------
-Tensor softmax(const Tensor& x);      // over the last axis
+// softmax(scale * x) over the last axis. causal: in each matrix of the last two axes,
+// row i sees columns j <= i only (the others get probability 0) — exact causal
+// attention without building and expanding a mask.
+Tensor softmax(const Tensor& x, float scale = 1.0f, bool causal = false);
 Tensor log_softmax(const Tensor& x);  // over the last axis
 // layer_norm over the last axis D: (x - mean) / sqrt(var + eps) * weight + bias.
 // weight and bias have shape (D) and may be undefined (no affine part).

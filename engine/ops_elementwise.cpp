@@ -10,6 +10,7 @@
 
 namespace pf {
 
+using kernels::fast_exp;
 using kernels::map;
 
 int64_t normalize_axis(int64_t axis, int64_t dim, const char* op_name) {
@@ -136,7 +137,7 @@ Tensor mul_scalar(const Tensor& x, float c) {
 
 // exp:  y = e^x                         dx = g * y
 Tensor exp(const Tensor& x) {
-    Tensor y = map(x, [](float v) { return std::exp(v); });
+    Tensor y = map(x, [](float v) { return fast_exp(v); });
     return record("exp", y, {x}, [sy = SavedTensor(y)](const Tensor& g) {
         return Grads{mul(g, sy.get())};
     });
@@ -188,12 +189,20 @@ Tensor relu(const Tensor& x) {
 
 // gelu (tanh approximation):  y = x/2 (1 + t),  t = tanh(k (x + 0.044715 x^3)), k = sqrt(2/pi)
 //   dx = g * [ (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 * 0.044715 x^2) ]
+// tanh(z) = 1 - 2 / (e^2z + 1), with the vectorising exp.
+namespace {
+float gelu_tanh(float v) {
+    constexpr float k = 0.7978845608028654f, c = 0.044715f;
+    return 1.0f - 2.0f / (fast_exp(2.0f * k * (v + c * v * v * v)) + 1.0f);
+}
+}  // namespace
+
 Tensor gelu(const Tensor& x) {
     constexpr float k = 0.7978845608028654f, c = 0.044715f;
-    Tensor y = map(x, [](float v) { return 0.5f * v * (1.0f + std::tanh(k * (v + c * v * v * v))); });
+    Tensor y = map(x, [](float v) { return 0.5f * v * (1.0f + gelu_tanh(v)); });
     return record("gelu", y, {x}, [sx = SavedTensor(x)](const Tensor& g) {
         return Grads{map(g, sx.get(), [](float gi, float v) {
-            float t = std::tanh(k * (v + c * v * v * v));
+            float t = gelu_tanh(v);
             float dt = k * (1.0f + 3.0f * c * v * v);
             return gi * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * dt);
         })};
@@ -210,7 +219,7 @@ Tensor tanh(const Tensor& x) {
 
 // sigmoid:  y = 1 / (1 + e^-x)          dx = g y (1 - y)
 Tensor sigmoid(const Tensor& x) {
-    Tensor y = map(x, [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+    Tensor y = map(x, [](float v) { return 1.0f / (1.0f + fast_exp(-v)); });
     return record("sigmoid", y, {x}, [sy = SavedTensor(y)](const Tensor& g) {
         return Grads{map(g, sy.get(), [](float gi, float yi) { return gi * yi * (1.0f - yi); })};
     });

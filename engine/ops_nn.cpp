@@ -15,6 +15,7 @@
 namespace pf {
 
 using kernels::AxisView;
+using kernels::fast_exp;
 using kernels::around_axis;
 using kernels::row_grain;
 
@@ -28,10 +29,16 @@ std::pair<int64_t, int64_t> rows_of(const Tensor& x, const char* op_name) {
 }
 }  // namespace
 
-// softmax over the last axis:  y_j = e^(x_j - m) / sum_k e^(x_k - m),  m = max_k x_k
-//   dx_j = y_j (g_j - sum_k g_k y_k)
-Tensor softmax(const Tensor& x) {
+// softmax over the last axis (columns j < n_r, all of them unless causal):
+//   y_j = e^(s x_j - m) / sum_{k < n_r} e^(s x_k - m),  m = max_k s x_k;   y_j = 0 for j >= n_r
+//   dx_j = s y_j (g_j - sum_k g_k y_k)
+Tensor softmax(const Tensor& x, float scale, bool causal) {
     auto [rows, D] = rows_of(x, "softmax");
+    PF_CHECK(!causal || x.dim() >= 2, "softmax: causal needs at least 2 axes, got {}",
+             shape_str(x.shape()));
+    int64_t matrix_rows = causal ? x.shape()[x.dim() - 2] : 1;
+    // Columns row r may see: all, or up to its row index in its matrix.
+    auto visible = [=](int64_t r) { return causal ? std::min(D, r % matrix_rows + 1) : D; };
     Tensor y = Tensor::empty(x.shape());
     const float* in = x.data();
     float* out = y.mutable_data();
@@ -39,25 +46,30 @@ Tensor softmax(const Tensor& x) {
         for (int64_t r = begin; r < end; ++r) {
             const float* xr = in + r * D;
             float* yr = out + r * D;
+            int64_t n = visible(r);
             float m = -std::numeric_limits<float>::infinity();
-            for (int64_t j = 0; j < D; ++j) m = std::max(m, xr[j]);
+            for (int64_t j = 0; j < n; ++j) m = std::max(m, scale * xr[j]);
+            for (int64_t j = 0; j < n; ++j) yr[j] = fast_exp(scale * xr[j] - m);
             double total = 0;
-            for (int64_t j = 0; j < D; ++j) total += (yr[j] = std::exp(xr[j] - m));
-            float scale = float(1.0 / total);
-            for (int64_t j = 0; j < D; ++j) yr[j] *= scale;
+            for (int64_t j = 0; j < n; ++j) total += yr[j];
+            float inverse = float(1.0 / total);
+            for (int64_t j = 0; j < n; ++j) yr[j] *= inverse;
+            std::fill(yr + n, yr + D, 0.0f);
         }
     });
-    return record("softmax", y, {x}, [rows, D, sy = SavedTensor(y)](const Tensor& g) {
+    return record("softmax", y, {x}, [rows, D, scale, visible, sy = SavedTensor(y)](const Tensor& g) {
         Tensor y = sy.get(), dx = Tensor::empty(y.shape());
         const float* yd = y.data();
         const float* gd = g.data();
         float* d = dx.mutable_data();
         parallel_for(rows, row_grain(D), [&](int64_t begin, int64_t end) {
             for (int64_t r = begin; r < end; ++r) {
+                const float *yr = yd + r * D, *gr = gd + r * D;
+                int64_t n = visible(r);
                 double dot = 0;
-                for (int64_t j = 0; j < D; ++j) dot += gd[r * D + j] * yd[r * D + j];
-                for (int64_t j = 0; j < D; ++j)
-                    d[r * D + j] = yd[r * D + j] * (gd[r * D + j] - float(dot));
+                for (int64_t j = 0; j < n; ++j) dot += gr[j] * yr[j];
+                for (int64_t j = 0; j < n; ++j) d[r * D + j] = scale * yr[j] * (gr[j] - float(dot));
+                std::fill(d + r * D + n, d + (r + 1) * D, 0.0f);
             }
         });
         return Grads{dx};
@@ -76,10 +88,12 @@ Tensor log_softmax(const Tensor& x) {
             const float* xr = in + r * D;
             float m = -std::numeric_limits<float>::infinity();
             for (int64_t j = 0; j < D; ++j) m = std::max(m, xr[j]);
+            float* yr = out + r * D;
+            for (int64_t j = 0; j < D; ++j) yr[j] = fast_exp(xr[j] - m);  // scratch
             double total = 0;
-            for (int64_t j = 0; j < D; ++j) total += std::exp(xr[j] - m);
+            for (int64_t j = 0; j < D; ++j) total += yr[j];
             float log_total = m + float(std::log(total));
-            for (int64_t j = 0; j < D; ++j) out[r * D + j] = xr[j] - log_total;
+            for (int64_t j = 0; j < D; ++j) yr[j] = xr[j] - log_total;
         }
     });
     return record("log_softmax", y, {x}, [rows, D, sy = SavedTensor(y)](const Tensor& g) {
@@ -92,7 +106,7 @@ Tensor log_softmax(const Tensor& x) {
                 double total = 0;
                 for (int64_t j = 0; j < D; ++j) total += gd[r * D + j];
                 for (int64_t j = 0; j < D; ++j)
-                    d[r * D + j] = gd[r * D + j] - std::exp(yd[r * D + j]) * float(total);
+                    d[r * D + j] = gd[r * D + j] - fast_exp(yd[r * D + j]) * float(total);
             }
         });
         return Grads{dx};
@@ -213,12 +227,14 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& targets,
     std::vector<double> row_loss(N, 0.0);
     const float* x = logits.data();
     parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
+        std::vector<float> e(C);
         for (int64_t i = begin; i < end; ++i) {
             const float* xr = x + i * C;
             float m = -std::numeric_limits<float>::infinity();
             for (int64_t j = 0; j < C; ++j) m = std::max(m, xr[j]);
+            for (int64_t j = 0; j < C; ++j) e[j] = fast_exp(xr[j] - m);
             double total = 0;
-            for (int64_t j = 0; j < C; ++j) total += std::exp(xr[j] - m);
+            for (int64_t j = 0; j < C; ++j) total += e[j];
             (*log_total)[i] = m + float(std::log(total));
             if (targets[i] != ignore_index) row_loss[i] = (*log_total)[i] - xr[targets[i]];
         }
@@ -238,7 +254,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& targets,
                     continue;
                 }
                 for (int64_t j = 0; j < C; ++j)
-                    d[i * C + j] = scale * std::exp(xd[i * C + j] - (*log_total)[i]);
+                    d[i * C + j] = scale * fast_exp(xd[i * C + j] - (*log_total)[i]);
                 d[i * C + targets[i]] -= scale;
             }
         });

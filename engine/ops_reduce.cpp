@@ -31,6 +31,16 @@ Shape reduced_shape(const Shape& shape, int64_t axis, bool keepdim) {
 // out[o, i] = sum_k in[o, k, i], for the (outer, n, inner) view. Pieces are
 // (o, block of inner positions), each summing its columns in k order.
 void sum_axis_kernel(const float* in, float* out, AxisView v) {
+    if (v.inner == 1) {  // rows are contiguous: one sum per row
+        parallel_for(v.outer, kernels::row_grain(v.n), [&](int64_t begin, int64_t end) {
+            for (int64_t o = begin; o < end; ++o) {
+                double s = 0;
+                for (int64_t k = 0; k < v.n; ++k) s += in[o * v.n + k];
+                out[o] = float(s);
+            }
+        });
+        return;
+    }
     int64_t blocks = (v.inner + kColumnBlock - 1) / kColumnBlock;
     int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(v.n * kColumnBlock, 1));
     parallel_for(v.outer * blocks, grain, [&](int64_t begin, int64_t end) {

@@ -1,11 +1,10 @@
 // tensor.cpp — storage, tensor creation and access, and the autograd engine.
 #include "engine/tensor.h"
 
+#include "engine/allocator.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/thread_pool.h"
-
-#include <malloc.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,25 +27,11 @@ std::atomic<int64_t> g_live_bytes{0};
 std::atomic<int64_t> g_peak_bytes{0};
 std::atomic<int64_t> g_live_nodes{0};
 
-// Large buffers come and go every training step. By default glibc maps each one
-// fresh from the kernel and unmaps it on free, paying page faults on every use;
-// keeping freed memory in the heap instead makes the next step reuse it.
-void keep_freed_memory_for_reuse() {
-    static bool done = [] {
-        mallopt(M_MMAP_THRESHOLD, 1 << 30);
-        mallopt(M_TRIM_THRESHOLD, 1 << 30);
-        return true;
-    }();
-    (void)done;
-}
 }  // namespace
 
 Storage::Storage(int64_t n) : size(n) {
     PF_CHECK(n >= 0, "tensor: negative size {}", n);
-    keep_freed_memory_for_reuse();
-    size_t bytes = std::max<size_t>(64, (size_t(n) * sizeof(float) + 63) / 64 * 64);
-    data = static_cast<float*>(std::aligned_alloc(64, bytes));
-    PF_CHECK(data != nullptr, "tensor: out of memory allocating {} bytes", bytes);
+    data = static_cast<float*>(allocate_buffer(size_t(n) * sizeof(float)));
     int64_t live = g_live_bytes += int64_t(n * sizeof(float));
     int64_t peak = g_peak_bytes.load();
     while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
@@ -54,7 +39,7 @@ Storage::Storage(int64_t n) : size(n) {
 }
 
 Storage::~Storage() {
-    std::free(data);
+    free_buffer(data, size_t(size) * sizeof(float));
     g_live_bytes -= int64_t(size * sizeof(float));
 }
 

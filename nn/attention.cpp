@@ -52,13 +52,15 @@ Tensor positive_random_features(const Tensor& x, const Tensor& W) {
     return mul_scalar(exp(sub(u, h)), 1.0f / std::sqrt(float(W.shape()[0])));
 }
 
-// phi(x) = m^-1/2 (exp(u - h - c) + eps), with the stabiliser c (see attention.h)
+// phi(x) = m^-1/2 (exp(u - h - c) + eps), with the stabiliser c (see attention.h),
+// computed as exp(u - (h + c + ln(m) / 2)) + eps / sqrt(m): the same numbers with
+// fewer passes over the (B, H, L, m) features — the small factors are applied to W
+// (m x d) and to the per-row shift (B, H, L, 1) instead.
 Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool causal,
                       const Tensor& key_mask, float eps) {
-    int64_t m = W.shape()[0];
-    Tensor xs = scaled_input(x);
-    Tensor u = matmul(xs, W, false, true);
-    Tensor h = mul_scalar(sum(mul(xs, xs), -1, /*keepdim=*/true), 0.5f);
+    const int64_t m = W.shape()[0], d = x.shape().back();
+    Tensor u = matmul(x, mul_scalar(W, std::pow(float(d), -0.25f)), false, true);  // W x^
+    Tensor h = mul_scalar(sum(mul(x, x), -1, /*keepdim=*/true), 0.5f / std::sqrt(float(d)));
     Tensor c;  // the stabiliser: a constant, so computed without recording
     {
         NoGradGuard constant;
@@ -71,8 +73,9 @@ Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool caus
         if (!is_query) c = max(c, -2, /*keepdim=*/true);    // per (batch, head): (B, H, 1, 1)
     }
     if (!is_query && causal) eps = 0.0f;  // so that c cancels exactly (no peeking ahead)
-    Tensor phi = exp(sub(sub(u, h), c));
-    return mul_scalar(add_scalar(phi, eps), 1.0f / std::sqrt(float(m)));
+    Tensor shift = add_scalar(add(h, c), 0.5f * std::log(float(m)));  // h + c + ln(m)/2
+    Tensor phi = exp(sub(u, shift));
+    return eps == 0.0f ? phi : add_scalar(phi, eps / std::sqrt(float(m)));
 }
 
 // phi(x) = m^-1/2 [cos(u), sin(u)] e^h: E[phi(x) . phi(y)] = e^{h_x + h_y} E[cos(w.(x^ - y^))]
@@ -94,15 +97,6 @@ Tensor relu_features(const Tensor& x, const Tensor& W) {
 // ---- attention ------------------------------------------------------------------------
 
 namespace {
-// (L, L) with 1 above the diagonal: the positions j > i that query i must not see.
-Tensor future_mask(int64_t L) {
-    Tensor mask = Tensor::zeros({L, L});
-    float* p = mask.mutable_data();
-    for (int64_t i = 0; i < L; ++i)
-        for (int64_t j = i + 1; j < L; ++j) p[i * L + j] = 1.0f;
-    return mask;
-}
-
 // key_mask (B, L) → the padding positions as (B, 1, 1, L) with 1 = padding.
 Tensor padding_of(const Tensor& key_mask) {
     NoGradGuard constant;
@@ -119,15 +113,15 @@ void check_key_mask(const Tensor& key_mask, const Tensor& k) {
 }
 }  // namespace
 
-// out = softmax(q k^T / sqrt(d) + mask) v; masked scores are -1e9, e^-1e9 = 0.
+// out = softmax(q k^T / sqrt(d)) v, with row i seeing keys j <= i when causal (a fused
+// softmax option, no mask tensor) and no padded key (scores -1e9: e^-1e9 = 0).
 Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                          const Tensor& key_mask) {
     check_key_mask(key_mask, k);
-    int64_t L = q.shape()[2], d = q.shape()[3];
-    Tensor scores = mul_scalar(matmul(q, k, false, true), 1.0f / std::sqrt(float(d)));  // (B, H, L, L)
-    if (causal) scores = masked_fill(scores, future_mask(L), -1e9f);
+    int64_t d = q.shape()[3];
+    Tensor scores = matmul(q, k, false, true);  // (B, H, L, L)
     if (key_mask.defined()) scores = masked_fill(scores, padding_of(key_mask), -1e9f);
-    return matmul(softmax(scores), v);
+    return matmul(softmax(scores, 1.0f / std::sqrt(float(d)), causal), v);
 }
 
 // Bidirectional: S = phi_k^T v (m x d), z = phi_k^T 1; out = phi_q S / (phi_q z).

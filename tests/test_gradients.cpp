@@ -251,3 +251,9 @@ TEST_CASE("gradcheck itself catches a wrong backward", "[gradient]") {
     REQUIRE_FALSE(result.ok);
     REQUIRE(result.worst > 10);
 }
+
+TEST_CASE("gradient: softmax with a scale and a causal mask", "[gradient]") {
+    Generator gen(33);
+    REQUIRE_GRADIENTS([](const std::vector<Tensor>& t) { return softmax(t[0], 0.7f, true); },
+                      {random_tensor({2, 4, 4}, gen)});
+}

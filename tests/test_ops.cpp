@@ -1,6 +1,8 @@
 // test_ops.cpp — forward values of the ops against plain loops, and bad input.
 #include "gradcheck.h"
 
+#include "engine/kernels.h"
+
 #include <cmath>
 
 using namespace pf;
@@ -38,6 +40,22 @@ TEST_CASE("unary functions match the C library", "[ops]") {
     REQUIRE(sqrt(p).to_vector() == std::vector<float>{0.5f, 1.0f, 2.0f});
     REQUIRE(log(p).at({2}) == Approx(std::log(4.0f)));
     REQUIRE(pow(p, 1.5f).at({2}) == Approx(8.0f));
+}
+
+TEST_CASE("fast_exp agrees with std::exp within 2 ulp", "[ops]") {
+    double worst = 0;
+    for (float x = -87.0f; x < 88.0f; x += 0.00137f) {
+        double reference = std::exp(double(x));
+        worst = std::max(worst, std::fabs(kernels::fast_exp(x) - reference) / reference);
+    }
+    REQUIRE(worst < 2 * 5.97e-8);  // 2 ulp of a float
+    REQUIRE(kernels::fast_exp(0.0f) == 1.0f);
+    REQUIRE(kernels::fast_exp(-100.0f) == 0.0f);
+    REQUIRE(kernels::fast_exp(-1e9f) == 0.0f);
+    REQUIRE(std::isinf(kernels::fast_exp(100.0f)));
+    REQUIRE(std::isnan(kernels::fast_exp(std::nanf(""))));
+    // and through the op, which uses it
+    REQUIRE(exp(Tensor::scalar(1.0f)).item() == Approx(std::exp(1.0)).epsilon(2e-7));
 }
 
 TEST_CASE("reductions match loops", "[ops]") {
@@ -110,6 +128,14 @@ TEST_CASE("softmax, log_softmax and cross_entropy agree with their definitions",
     std::vector<int32_t> targets{3, -1, 0, 6};
     double expected = -(ls.at({0, 3}) + ls.at({2, 0}) + ls.at({3, 6})) / 3;
     REQUIRE(cross_entropy(x, targets, -1).item() == Approx(expected));
+    // Scaled and causal: row i of each matrix is softmax(scale * x[i, :i+1]), then zeros.
+    Tensor sc = softmax(reshape(x, {1, 4, 7}), 0.5f, true);
+    for (int64_t i = 0; i < 4; ++i) {
+        double total = 0;
+        for (int64_t j = 0; j <= i; ++j) total += std::exp(0.5 * x.at({i, j}));
+        for (int64_t j = 0; j < 7; ++j)
+            REQUIRE(sc.at({0, i, j}) == Approx(j <= i ? std::exp(0.5 * x.at({i, j})) / total : 0.0));
+    }
     // Large logits do not overflow.
     Tensor big = Tensor::from_data({1, 2}, {1000.0f, 0.0f});
     REQUIRE(softmax(big).at({0, 0}) == 1.0f);
