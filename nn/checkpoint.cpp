@@ -154,6 +154,13 @@ const Tensor* Checkpoint::find_tensor(const std::string& name) const {
     return nullptr;
 }
 
+NamedTensors Checkpoint::with_prefix(const std::string& prefix) const {
+    NamedTensors out;
+    for (const auto& [name, tensor] : tensors)
+        if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), tensor);
+    return out;
+}
+
 const Tensor& Checkpoint::tensor(const std::string& name) const {
     const Tensor* found = find_tensor(name);
     PF_CHECK(found != nullptr, "{}: tensor {} is missing", describe(), name);
@@ -186,7 +193,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     while (done < bytes.size()) {
         ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) fail(fmt::format("writing {} bytes", bytes.size()));
+        if (n == 0) errno = EIO;  // no progress and no error code: should not happen
+        if (n <= 0) fail(fmt::format("writing {} bytes", bytes.size()));
         done += size_t(n);
     }
     // Unbuffered write(2), so nothing to fflush; fsync puts the bytes on the disk

@@ -13,6 +13,8 @@
 //
 //   Checkpoint loaded = load_checkpoint("run/model.ckpt");  // throws pf::Error if bad
 //   restore_module(loaded, "model.", model);                // copies values in place
+//   optimizer.load_state(loaded.with_prefix("optim."));     // names without "optim."
+//   restore_generator(loaded, "data", data_gen);
 //
 // A crash while saving leaves the previous file as it was; a truncated, corrupted
 // or foreign file is rejected with a message naming the file and the problem.
@@ -63,6 +65,9 @@ struct Checkpoint {
     // Throws pf::Error if the name is taken.
     void add_tensor(const std::string& name, const Tensor& value);
     const Tensor* find_tensor(const std::string& name) const;  // nullptr if absent
+    // The tensors whose names start with prefix, with the prefix cut off: e.g.
+    // with_prefix("optim.") gives "m.head.weight", ... for AdamW::load_state.
+    NamedTensors with_prefix(const std::string& prefix) const;
     const Tensor& tensor(const std::string& name) const;        // throws if absent
     const std::string& config_value(const std::string& key) const;  // throws if absent
     // "checkpoint run/model.ckpt" (or "checkpoint (in memory)"): how errors start.
@@ -72,7 +77,8 @@ struct Checkpoint {
 // Writes `bytes` to `path` so that path holds either its old content or all of the
 // new, never a mix: write to a unique temporary file beside it (path.tmp.XXXXXX),
 // fsync it, rename it over path, fsync the directory. On failure the temporary file
-// is removed, the previous file is untouched, and pf::Error names the path.
+// is removed, the previous file is untouched, and pf::Error names the path. The new
+// file gets mode 0644.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
 // Serialises (the layout above) and writes atomically. Throws pf::Error on an
@@ -92,7 +98,8 @@ void store_module(Checkpoint& checkpoint, const std::string& prefix, const Modul
 // Copies the checkpoint's prefix + name tensors into module's existing parameters and
 // buffers, in place. Throws pf::Error naming the tensor if one is missing, has another
 // shape, or if a tensor under the prefix belongs to no parameter or buffer (a model of
-// another shape); the module is unchanged on error.
+// another shape); the module is unchanged on error. Tensors under other prefixes are
+// ignored (with an empty prefix, every tensor must belong to the module).
 void restore_module(const Checkpoint& checkpoint, const std::string& prefix, Module& module);
 
 // Generator states by name: store, and restore (throws pf::Error if absent).

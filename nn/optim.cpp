@@ -23,10 +23,12 @@ AdamW::AdamW(NamedTensors parameters, float lr, float beta1, float beta2, float 
     PF_CHECK(eps > 0, "AdamW: eps must be > 0, got {}", eps);
     PF_CHECK(weight_decay >= 0, "AdamW: weight_decay must be >= 0, got {}", weight_decay);
     std::set<std::string> seen;
+    std::set<const Node*> seen_tensors;
     for (auto& [name, parameter] : parameters) {
         PF_CHECK(parameter.defined(), "AdamW: parameter '{}' is undefined", name);
         PF_CHECK(parameter.is_leaf(), "AdamW: parameter '{}' is not a leaf tensor", name);
         PF_CHECK(seen.insert(name).second, "AdamW: two parameters are named '{}'", name);
+        if (!seen_tensors.insert(parameter.node().get()).second) continue;  // tied: update once
         slots_.push_back({name, parameter, Tensor::zeros(parameter.shape()),
                           Tensor::zeros(parameter.shape()), parameter.dim() >= 2});
     }
@@ -69,6 +71,8 @@ void AdamW::step() {
 }
 
 NamedTensors AdamW::state() const {
+    PF_CHECK(step_count_ <= (int64_t(1) << 24), "AdamW state: step count {} is more than a "
+             "float holds exactly (2^24)", step_count_);
     NoGradGuard no_grad;
     NamedTensors out;
     for (const Slot& slot : slots_) {
@@ -123,6 +127,7 @@ float lr_at(int64_t step, int64_t total_steps, float max_lr, int64_t warmup_step
     PF_CHECK(step >= 0, "lr_at: step {} is negative", step);
     PF_CHECK(total_steps > 0, "lr_at: total_steps must be positive, got {}", total_steps);
     PF_CHECK(warmup_steps >= 0, "lr_at: warmup_steps {} is negative", warmup_steps);
+    PF_CHECK(max_lr >= 0, "lr_at: max_lr {} is negative", max_lr);
     PF_CHECK(min_lr_ratio >= 0 && min_lr_ratio <= 1, "lr_at: min_lr_ratio {} not in [0, 1]",
              min_lr_ratio);
     double max = max_lr, min = double(min_lr_ratio) * max_lr;
@@ -136,19 +141,20 @@ float lr_at(int64_t step, int64_t total_steps, float max_lr, int64_t warmup_step
 
 float clip_grad_norm(const std::vector<Tensor>& parameters, float max_norm) {
     PF_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be positive, got {}", max_norm);
+    // Each gradient once, even if a tied parameter is listed twice.
+    std::vector<Tensor> grads;
+    std::set<const Node*> seen;
+    for (const Tensor& p : parameters)
+        if (p.grad().defined() && seen.insert(p.node().get()).second) grads.push_back(p.grad());
     double sum_of_squares = 0;
-    for (const Tensor& p : parameters) {
-        Tensor g = p.grad();
-        if (!g.defined()) continue;
+    for (const Tensor& g : grads) {
         const float* d = g.data();
         for (int64_t i = 0; i < g.numel(); ++i) sum_of_squares += double(d[i]) * d[i];
     }
     double norm = std::sqrt(sum_of_squares);
     if (std::isfinite(norm) && norm > max_norm) {
         float scale = float(max_norm / norm);
-        for (const Tensor& p : parameters) {
-            Tensor g = p.grad();
-            if (!g.defined()) continue;
+        for (Tensor& g : grads) {
             float* d = g.mutable_data();  // a leaf owns its gradient's storage
             for (int64_t i = 0; i < g.numel(); ++i) d[i] *= scale;
         }

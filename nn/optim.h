@@ -44,6 +44,8 @@ namespace pf::nn {
 //
 // One step count t is shared by all parameters. Parameters whose gradient is
 // undefined (not reached by backward) are skipped entirely: no decay, no moment update.
+// A tensor listed twice under two names (tied weights) is updated once, under its
+// first name.
 class AdamW {
 public:
     AdamW(NamedTensors parameters, float lr, float beta1 = 0.9f, float beta2 = 0.95f,
@@ -58,7 +60,8 @@ public:
 
     // Everything step() depends on besides the parameters and hyper-parameters:
     //   "m.<parameter name>", "v.<parameter name>" (each shaped like its parameter)
-    //   and "step" (shape (), the step count; a float is exact up to 2^24 steps).
+    //   and "step" (shape (), the step count; a float is exact up to 2^24 steps,
+    //   far more than a run here takes, and state() throws beyond that).
     // The caller prefixes the names for a checkpoint, e.g. "optim.".
     NamedTensors state() const;
     // Copies a state() back in. Throws pf::Error naming the entry if one is missing,
@@ -91,7 +94,8 @@ float lr_at(int64_t step, int64_t total_steps, float max_lr, int64_t warmup_step
 // Global gradient clipping. norm = sqrt(sum of g^2 over every element of every
 // parameter's gradient), summed in double; if norm > max_norm every gradient is
 // scaled in place by max_norm / norm, so that the whole gradient vector has length
-// max_norm and keeps its direction. Parameters without a gradient are skipped.
+// max_norm and keeps its direction. Parameters without a gradient are skipped, and a
+// tensor listed twice (tied weights) counts once.
 // Returns the norm before clipping. A non-finite norm (an inf or NaN gradient) is
 // returned as it is and the gradients are left alone: the caller should skip the step.
 float clip_grad_norm(const std::vector<Tensor>& parameters, float max_norm);

@@ -183,7 +183,11 @@ TEST_CASE("LayerNorm: normalised rows at init, gradients with trained-looking pa
     for (int64_t b = 0; b < 2; ++b) {
         for (int64_t l = 0; l < 3; ++l) {
             double mean = 0, square = 0;
-            for (int64_t j = 0; j < 5; ++j) mean += y.at({b, l, j}), square += y.at({b, l, j}) * y.at({b, l, j});
+            for (int64_t j = 0; j < 5; ++j) {
+                double value = y.at({b, l, j});
+                mean += value;
+                square += value * value;
+            }
             REQUIRE(mean / 5 == Approx(0).margin(1e-5));
             REQUIRE(square / 5 == Approx(1).epsilon(1e-3));
         }
@@ -364,7 +368,8 @@ TEST_CASE("AdamW: two steps match the formula, decay only on matrices", "[nn]") 
 
 TEST_CASE("AdamW: state export and import resumes exactly; bad states are rejected", "[nn]") {
     Generator gen(7);
-    Tensor w1 = Tensor::randn({3, 2}, gen).requires_grad_(), b1 = Tensor::randn({2}, gen).requires_grad_();
+    Tensor w1 = Tensor::randn({3, 2}, gen).requires_grad_();
+    Tensor b1 = Tensor::randn({2}, gen).requires_grad_();
     Tensor w2 = clone(w1).detach().requires_grad_(), b2 = clone(b1).detach().requires_grad_();
     AdamW first({{"w", w1}, {"b", b1}}, 0.01f), second({{"w", w2}, {"b", b2}}, 0.01f);
     std::vector<Tensor> grads_w, grads_b;
@@ -395,7 +400,8 @@ TEST_CASE("AdamW: state export and import resumes exactly; bad states are reject
         return out;
     };
     REQUIRE_THROWS_WITH(second.load_state(without("v.w")), Catch::Contains("missing entry 'v.w'"));
-    REQUIRE_THROWS_WITH(second.load_state(without("step")), Catch::Contains("missing entry 'step'"));
+    REQUIRE_THROWS_WITH(second.load_state(without("step")),
+                        Catch::Contains("missing entry 'step'"));
     NamedTensors wrong_shape = without("m.b");
     wrong_shape.emplace_back("m.b", Tensor::zeros({3}));
     REQUIRE_THROWS_WITH(second.load_state(wrong_shape),
@@ -404,6 +410,29 @@ TEST_CASE("AdamW: state export and import resumes exactly; bad states are reject
     extra.emplace_back("m.gone", Tensor::zeros({2}));
     REQUIRE_THROWS_WITH(second.load_state(extra), Catch::Contains("unexpected entry 'm.gone'"));
     REQUIRE(second.step_count() == 4);  // unchanged by the failed loads
+
+    // Through a checkpoint, as the trainer resumes: prefix on the way in, cut on the way out.
+    Checkpoint ckpt;
+    for (auto& [name, tensor] : first.state()) ckpt.add_tensor("optim." + name, tensor);
+    ckpt.add_tensor("model.w", w1);
+    AdamW third({{"w", w2}, {"b", b2}}, 0.01f);
+    third.load_state(ckpt.with_prefix("optim."));
+    REQUIRE(third.step_count() == 4);
+    require_same_bits(third.state()[0].second, first.state()[0].second);
+}
+
+TEST_CASE("AdamW and clip_grad_norm: a tied tensor listed twice counts once", "[nn]") {
+    Tensor shared = Tensor::from_data({1, 2}, {1.0f, 1.0f}).requires_grad_();
+    Tensor alone = Tensor::from_data({1, 2}, {1.0f, 1.0f}).requires_grad_();
+    AdamW tied({{"embedding.weight", shared}, {"head.weight", shared}}, 0.1f);
+    AdamW single({{"weight", alone}}, 0.1f);
+    REQUIRE(tied.state().size() == 3);  // m and v under the first name, and step
+    shared.set_grad(Tensor::from_data({1, 2}, {3.0f, 4.0f}));
+    alone.set_grad(Tensor::from_data({1, 2}, {3.0f, 4.0f}));
+    REQUIRE(clip_grad_norm({shared, shared}, 1e6f) == 5.0f);
+    tied.step();
+    single.step();
+    REQUIRE(same_bits(shared, alone));
 }
 
 // ---- schedule and clipping ------------------------------------------------------------
