@@ -12,8 +12,9 @@
 CXX      ?= g++
 # -fno-trapping-math: we never use floating-point exceptions, and without them the
 #   compiler may vectorise loops with selects (e.g. kernels::fast_exp). Not -ffast-math.
-# -Wno-stringop-overflow: GCC 12 reports a false positive inside fmt 9 headers.
-CXXFLAGS ?= -std=c++20 -O3 -march=native -fno-trapping-math -g -Wall -Wextra -Wno-stringop-overflow
+# -Wno-stringop-overflow -Wno-restrict: GCC 12 false positives inside fmt 9 and
+#   std::string (GCC bug 105329).
+CXXFLAGS ?= -std=c++20 -O3 -march=native -fno-trapping-math -g -Wall -Wextra -Wno-stringop-overflow -Wno-restrict
 CPPFLAGS += -I. -MMD -MP
 LDLIBS   += -lopenblas -lfmt -lz -lpthread
 BUILD    := build

@@ -317,7 +317,10 @@ void Tensor::backward(const Tensor& grad_output) const {
 
     const std::shared_ptr<Node>& root = node();
     std::vector<std::shared_ptr<Node>> order = topological_order(root);
-    root->grad = root->grad.defined() ? add(root->grad, grad_output) : grad_output;
+    if (root->grad.defined())
+        root->grad = add(root->grad, grad_output);
+    else
+        root->grad = root->grad_fn ? grad_output : copy_of(grad_output);  // a leaf owns its gradient
 
     // From the output back to the leaves: each node's gradient is complete when it is
     // reached, because every node that uses it comes later in `order`.

@@ -5,13 +5,13 @@
 
 namespace pf::nn {
 
-TransformerBlock::TransformerBlock(const BlockConfig& config, Generator& gen)
+TransformerBlock::TransformerBlock(const BlockConfig& config, Generator& gen, Generator& dropout)
     : norm_1_(register_module("norm_1", std::make_unique<LayerNorm>(config.attention.dim))),
       attention_(register_module("attention",
                                  std::make_unique<MultiHeadAttention>(config.attention, gen))),
       norm_2_(register_module("norm_2", std::make_unique<LayerNorm>(config.attention.dim))),
       mlp_(register_module("mlp", std::make_unique<MLP>(config.attention.dim, config.ff, gen))),
-      dropout_(register_module("dropout", std::make_unique<Dropout>(config.dropout, gen))) {}
+      dropout_(register_module("dropout", std::make_unique<Dropout>(config.dropout, dropout))) {}
 
 Tensor TransformerBlock::forward(const Tensor& x, const Tensor& key_mask) {
     Tensor h = add(x, dropout_.forward(attention_.forward(norm_1_.forward(x), key_mask)));

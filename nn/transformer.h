@@ -21,7 +21,9 @@ struct BlockConfig {
 
 class TransformerBlock : public Module {
 public:
-    TransformerBlock(const BlockConfig& config, Generator& gen);
+    // `init` draws the initial weights and features; `dropout` (which must outlive the
+    // block) draws the dropout masks during training.
+    TransformerBlock(const BlockConfig& config, Generator& init, Generator& dropout);
 
     // x: (B, L, D) → (B, L, D); key_mask (B, L) optional (1 real, 0 padding).
     Tensor forward(const Tensor& x, const Tensor& key_mask = {});

@@ -1,0 +1,201 @@
+// sequence_model.cpp — embeddings, blocks, head; configuration I/O; decoding; sampling.
+#include "models/sequence_model.h"
+
+#include "engine/ops.h"
+
+#include <cmath>
+
+namespace pf::models {
+
+// ---- configuration -----------------------------------------------------------------
+
+void ModelConfig::validate() const {
+    PF_CHECK(objective == "causal" || objective == "masked",
+             "objective '{}' is neither causal nor masked", objective);
+    PF_CHECK(vocab >= 2, "vocabulary of {} tokens", vocab);
+    PF_CHECK(dim >= 1 && heads >= 1 && dim % heads == 0,
+             "width {} is not divisible by {} heads", dim, heads);
+    PF_CHECK(layers >= 1 && ff >= 1, "need at least one layer and a feed-forward width");
+    PF_CHECK(max_length >= 1, "maximum length {}", max_length);
+    nn::parse_mechanism(attention);
+    PF_CHECK(features >= 1 && chunk >= 1, "features {} and chunk {} must be positive", features,
+             chunk);
+    PF_CHECK(dropout >= 0 && dropout < 1, "dropout {} not in [0, 1)", dropout);
+    PF_CHECK((image_height > 0) == (image_width > 0) && (image_width > 0) == (image_channels > 0),
+             "image sizes {}x{}x{}: set all three or none", image_height, image_width,
+             image_channels);
+}
+
+std::map<std::string, std::string> ModelConfig::to_map() const {
+    return {{"objective", objective},
+            {"vocab", std::to_string(vocab)},
+            {"dim", std::to_string(dim)},
+            {"layers", std::to_string(layers)},
+            {"heads", std::to_string(heads)},
+            {"ff", std::to_string(ff)},
+            {"max_length", std::to_string(max_length)},
+            {"attention", attention},
+            {"features", std::to_string(features)},
+            {"orthogonal", orthogonal ? "1" : "0"},
+            {"chunk", std::to_string(chunk)},
+            {"dropout", fmt::format("{}", dropout)},
+            {"image_height", std::to_string(image_height)},
+            {"image_width", std::to_string(image_width)},
+            {"image_channels", std::to_string(image_channels)}};
+}
+
+ModelConfig ModelConfig::from_map(const std::map<std::string, std::string>& map,
+                                  const std::string& where) {
+    auto text = [&](const std::string& key) -> const std::string& {
+        auto it = map.find(key);
+        PF_CHECK(it != map.end(), "{}: the model configuration has no '{}'", where, key);
+        return it->second;
+    };
+    auto integer = [&](const std::string& key) {
+        const std::string& value = text(key);
+        size_t used = 0;
+        int64_t result = 0;
+        try {
+            result = std::stoll(value, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        PF_CHECK(used == value.size() && !value.empty(), "{}: '{}' is not an integer: '{}'", where,
+                 key, value);
+        return result;
+    };
+    ModelConfig c;
+    c.objective = text("objective");
+    c.vocab = integer("vocab");
+    c.dim = integer("dim");
+    c.layers = integer("layers");
+    c.heads = integer("heads");
+    c.ff = integer("ff");
+    c.max_length = integer("max_length");
+    c.attention = text("attention");
+    c.features = integer("features");
+    c.orthogonal = integer("orthogonal") != 0;
+    c.chunk = integer("chunk");
+    try {
+        c.dropout = std::stof(text("dropout"));
+    } catch (const std::exception&) {
+        throw Error(fmt::format("{}: 'dropout' is not a number: '{}'", where, text("dropout")));
+    }
+    c.image_height = integer("image_height");
+    c.image_width = integer("image_width");
+    c.image_channels = integer("image_channels");
+    try {
+        c.validate();
+    } catch (const Error& e) {
+        throw Error(fmt::format("{}: bad model configuration: {}", where, e.what()));
+    }
+    return c;
+}
+
+// ---- the model ---------------------------------------------------------------------
+
+SequenceModel::SequenceModel(const ModelConfig& config, Generator& init, Generator& dropout)
+    : config_(config),
+      token_embedding_(register_module("token_embedding",
+                                       std::make_unique<nn::Embedding>(config.vocab, config.dim, init))) {
+    config_.validate();
+    const int64_t D = config.dim;
+    if (config.image_positions()) {
+        row_table_ = &register_module("row_embedding", std::make_unique<nn::Embedding>(config.image_height, D, init));
+        column_table_ = &register_module("column_embedding", std::make_unique<nn::Embedding>(config.image_width, D, init));
+        channel_table_ = &register_module("channel_embedding", std::make_unique<nn::Embedding>(config.image_channels, D, init));
+    } else {
+        position_table_ = &register_module("position_embedding",
+                                           std::make_unique<nn::Embedding>(config.max_length, D, init));
+    }
+    nn::BlockConfig block;
+    block.attention.dim = D;
+    block.attention.heads = config.heads;
+    block.attention.mechanism = nn::parse_mechanism(config.attention);
+    block.attention.causal = config.causal();
+    block.attention.features = config.features;
+    block.attention.orthogonal = config.orthogonal;
+    block.attention.chunk = config.chunk;
+    block.ff = config.ff;
+    block.dropout = config.dropout;
+    for (int64_t i = 0; i < config.layers; ++i)
+        blocks_.push_back(&register_module("blocks." + std::to_string(i),
+                                           std::make_unique<nn::TransformerBlock>(block, init, dropout)));
+    final_norm_ = &register_module("final_norm", std::make_unique<nn::LayerNorm>(D));
+    head_ = &register_module("head", std::make_unique<nn::Linear>(D, config.vocab, init));
+}
+
+// Position p of an image sequence is (row, column, channel) = (p / (W C), (p / C) % W, p % C).
+Tensor SequenceModel::position_embedding(int64_t first, int64_t length) const {
+    std::vector<int32_t> ids(length);
+    if (!config_.image_positions()) {
+        PF_CHECK(first + length <= config_.max_length,
+                 "sequence of {} positions is longer than the model's maximum {}", first + length,
+                 config_.max_length);
+        for (int64_t i = 0; i < length; ++i) ids[i] = int32_t(first + i);
+        return position_table_->forward(ids, {length});
+    }
+    const int64_t W = config_.image_width, C = config_.image_channels;
+    PF_CHECK(first + length <= config_.image_height * W * C,
+             "sequence of {} positions is longer than an image ({}x{}x{})", first + length,
+             config_.image_height, W, C);
+    std::vector<int32_t> rows(length), columns(length), channels(length);
+    for (int64_t i = 0; i < length; ++i) {
+        int64_t p = first + i;
+        rows[i] = int32_t(p / (W * C));
+        columns[i] = int32_t((p / C) % W);
+        channels[i] = int32_t(p % C);
+    }
+    return add(add(row_table_->forward(rows, {length}), column_table_->forward(columns, {length})),
+               channel_table_->forward(channels, {length}));
+}
+
+Tensor SequenceModel::forward(const std::vector<int32_t>& tokens, int64_t batch, int64_t length,
+                              const Tensor& key_mask) {
+    PF_CHECK(int64_t(tokens.size()) == batch * length, "model: {} tokens for a ({}, {}) batch",
+             tokens.size(), batch, length);
+    Tensor x = add(token_embedding_.forward(tokens, {batch, length}),
+                   position_embedding(0, length));  // (B, L, D) + (L, D)
+    for (nn::TransformerBlock* block : blocks_) x = block->forward(x, key_mask);
+    return head_->forward(final_norm_->forward(x));
+}
+
+void SequenceModel::redraw_features(Generator& gen) {
+    for (nn::TransformerBlock* block : blocks_) block->attention().redraw_features(gen);
+}
+
+Decoder SequenceModel::start_decoding(int64_t batch) const {
+    PF_CHECK(config_.causal(), "model: only a causal model decodes token by token");
+    Decoder decoder;
+    decoder.batch = batch;
+    for (const nn::TransformerBlock* block : blocks_)
+        decoder.layers.push_back(block->attention().start_decoding(batch));
+    return decoder;
+}
+
+Tensor SequenceModel::decode_step(const std::vector<int32_t>& tokens, Decoder& decoder) const {
+    NoGradGuard no_grad;
+    PF_CHECK(int64_t(tokens.size()) == decoder.batch, "model: {} tokens for a batch of {}",
+             tokens.size(), decoder.batch);
+    const int64_t B = decoder.batch, D = config_.dim;
+    Tensor x = add(token_embedding_.forward(tokens, {B}),
+                   reshape(position_embedding(decoder.position, 1), {D}));  // (B, D)
+    for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->decode_step(x, decoder.layers[i]);
+    decoder.position++;
+    return head_->forward(final_norm_->forward(x));  // (B, vocab)
+}
+
+int32_t sample_token(const float* logits, int64_t vocab, float temperature, Generator& gen) {
+    if (temperature <= 0) return int32_t(std::max_element(logits, logits + vocab) - logits);
+    float top = *std::max_element(logits, logits + vocab);
+    std::vector<double> weights(vocab);
+    double total = 0;
+    for (int64_t i = 0; i < vocab; ++i) total += weights[i] = std::exp((logits[i] - top) / temperature);
+    double u = gen.uniform() * total;
+    for (int64_t i = 0; i < vocab; ++i) {
+        if ((u -= weights[i]) < 0) return int32_t(i);
+    }
+    return int32_t(vocab - 1);
+}
+
+}  // namespace pf::models

@@ -1,0 +1,96 @@
+// sequence_model.h — a Transformer over token sequences: the model of every task.
+//
+//   tokens (B, L) → token embedding + position embedding → N blocks → LayerNorm
+//                 → Linear head → logits (B, L, vocab)
+//
+// One class serves the paper's experiments:
+//   - text: a causal language model over bytes (vocab 256), learned positions;
+//   - proteins: the same over amino acids, causal, or bidirectional for masked
+//     language modelling (objective "masked": attention is not causal);
+//   - images: a causal model over pixel intensities read in raster order, with
+//     factorised positions: row + column + channel embeddings (image_* sizes set).
+// Any attention mechanism of nn/attention.h can be chosen by name.
+//
+// A causal model also decodes recurrently (decode_step): each new position costs the
+// same, O(m d) per layer and head for the linear mechanisms, whatever came before.
+#pragma once
+
+#include "nn/layers.h"
+#include "nn/transformer.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pf::models {
+
+struct ModelConfig {
+    std::string objective = "causal";   // "causal" (next token) or "masked" (bidirectional)
+    int64_t vocab = 256;
+    int64_t dim = 256, layers = 4, heads = 4, ff = 1024;
+    int64_t max_length = 1024;          // longest sequence (learned positions)
+    std::string attention = "favor";    // softmax | favor | trig | relu | identity
+    int64_t features = 128;             // m, for favor, trig and relu
+    bool orthogonal = true;             // orthogonal or iid random features
+    int64_t chunk = 64;                 // chunk of the causal linear-attention op
+    float dropout = 0.0f;
+    // Factorised image positions (all three > 0) instead of learned ones.
+    int64_t image_height = 0, image_width = 0, image_channels = 0;
+
+    bool causal() const { return objective == "causal"; }
+    bool image_positions() const { return image_height > 0; }
+    void validate() const;  // throws pf::Error naming the bad field
+
+    // As strings, for checkpoints; from_map rejects missing or malformed entries,
+    // naming `where` (e.g. the checkpoint file) in the message.
+    std::map<std::string, std::string> to_map() const;
+    static ModelConfig from_map(const std::map<std::string, std::string>& map,
+                                const std::string& where);
+};
+
+// Per-layer recurrent state of a decoding causal model.
+struct Decoder {
+    std::vector<nn::DecodeState> layers;
+    int64_t position = 0;
+    int64_t batch = 0;
+};
+
+class SequenceModel : public nn::Module {
+public:
+    // `init` draws the initial weights and features; `dropout` (which must outlive the
+    // model) its dropout masks.
+    SequenceModel(const ModelConfig& config, Generator& init, Generator& dropout);
+
+    // tokens: B * L ids, row-major (B, L) → logits (B, L, vocab).
+    // key_mask (B, L): 1 for real positions, 0 for padding (optional).
+    Tensor forward(const std::vector<int32_t>& tokens, int64_t batch, int64_t length,
+                   const Tensor& key_mask = {});
+
+    // New random features for every attention layer (favor, trig, relu).
+    void redraw_features(Generator& gen);
+
+    // Recurrent decoding: one token per sequence in, the next position's logits (B, vocab) out.
+    Decoder start_decoding(int64_t batch) const;
+    Tensor decode_step(const std::vector<int32_t>& tokens, Decoder& decoder) const;
+
+    const ModelConfig& config() const { return config_; }
+
+private:
+    Tensor position_embedding(int64_t first, int64_t length) const;  // (length, D)
+
+    ModelConfig config_;
+    nn::Embedding& token_embedding_;
+    // Learned positions use position_embedding_; images use rows, columns and channels.
+    nn::Embedding* position_table_ = nullptr;
+    nn::Embedding* row_table_ = nullptr;
+    nn::Embedding* column_table_ = nullptr;
+    nn::Embedding* channel_table_ = nullptr;
+    std::vector<nn::TransformerBlock*> blocks_;
+    nn::LayerNorm* final_norm_ = nullptr;
+    nn::Linear* head_ = nullptr;
+};
+
+// A token drawn from softmax(logits / temperature); temperature 0 takes the argmax.
+int32_t sample_token(const float* logits, int64_t vocab, float temperature, Generator& gen);
+
+}  // namespace pf::models
