@@ -4,6 +4,7 @@
 #   make test     build and run the Catch2 suite (ends with "N passed, N failed")
 #   make bench    run the benchmarks; tables and plots go to results/
 #   make deps     install the Debian packages the build needs (as root), if missing
+#   make data     install the data set packages if missing and prepare data/ (e.g. data/austen)
 #   make demo     install what is missing, prepare the data, train and show the demo
 #
 # Library code (engine/, nn/, models/, tools/*/) is compiled once into objects; each
@@ -16,12 +17,14 @@ CXX      ?= g++
 #   std::string (GCC bug 105329).
 CXXFLAGS ?= -std=c++20 -O3 -march=native -fno-trapping-math -g -Wall -Wextra -Wno-stringop-overflow -Wno-restrict
 CPPFLAGS += -I. -MMD -MP
-LDLIBS   += -lopenblas -lfmt -lz -lpthread
+LDLIBS   += -lopenblas -lfmt -lz -lstb -lpthread
 BUILD    := build
 MAKEFLAGS += -j$(shell nproc)
 
 # Debian packages the build, the tests and the plots need.
 PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev zlib1g-dev gnuplot-nox
+# Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
+DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
 PROGRAMS := bench_ops
 LIB_SRC  := $(wildcard engine/*.cpp nn/*.cpp models/*.cpp tools/*/*.cpp)
@@ -29,18 +32,28 @@ TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 
-.PHONY: all test bench deps demo clean
+.PHONY: all test bench deps data demo clean
 all: $(PROGRAMS:%=$(BUILD)/%)
 
-# Installs only what is missing; a no-op (one dpkg query) when all is there.
-deps:
-	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call install_missing,PACKAGES): apt-get install those of PACKAGES that are not
+# installed, as root; a no-op (one dpkg query each) when all are there.
+define install_missing
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  if [ "$$(id -u)" != 0 ]; then echo "error: run as root, or: sudo apt-get install" $$missing; exit 2; fi; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing \
 	    || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(PACKAGES))
+
+# Data sets: installed by package name, then turned into files under data/.
+data: deps
+	$(call install_missing,$(DATA_PACKAGES))
+	@bash tools/data/prepare_austen.sh data/austen
 
 $(BUILD)/obj/%.o: %.cpp | deps
 	@mkdir -p $(dir $@)

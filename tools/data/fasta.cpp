@@ -1,0 +1,294 @@
+// fasta.cpp — FASTA parsing, the protein vocabulary, splits and batch sampling.
+#include "tools/data/fasta.h"
+
+#include "engine/error.h"
+#include "tools/data/files.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <numeric>
+#include <unordered_set>
+
+namespace pf::data {
+
+namespace {
+
+// "'7'" for printable characters, "byte 0x07" for others.
+std::string describe(char c) {
+    if (std::isprint(uint8_t(c))) return fmt::format("'{}'", c);
+    return fmt::format("byte 0x{:02x}", int(uint8_t(c)));
+}
+
+}  // namespace
+
+namespace protein {
+
+namespace {
+
+// token_of[byte]: the token of a letter (either case), -1 for anything else.
+constexpr std::array<int32_t, 256> make_token_table() {
+    std::array<int32_t, 256> table{};
+    for (int32_t& token : table) token = -1;
+    const int32_t unknown = kFirstResidue + int32_t(kResidues.find('X'));
+    for (int c = 'A'; c <= 'Z'; ++c) table[c] = table[c - 'A' + 'a'] = unknown;
+    for (size_t i = 0; i < kResidues.size(); ++i) {
+        int c = kResidues[i];
+        table[c] = table[c - 'A' + 'a'] = kFirstResidue + int32_t(i);
+    }
+    return table;
+}
+
+constexpr std::array<int32_t, 256> token_of = make_token_table();
+
+constexpr std::string_view kSpecialLetters = ".#<>|";  // pad, mask, bos, eos, sep
+
+}  // namespace
+
+int32_t vocab_size() { return kFirstResidue + int32_t(kResidues.size()); }
+
+int32_t encode(char residue) {
+    int32_t token = token_of[uint8_t(residue)];
+    PF_CHECK(token >= 0, "protein::encode: {} is not an amino-acid letter", describe(residue));
+    return token;
+}
+
+char decode(int32_t token) {
+    PF_CHECK(token >= 0 && token < vocab_size(), "protein::decode: token {} is outside 0..{}",
+             token, vocab_size() - 1);
+    return token < kFirstResidue ? kSpecialLetters[size_t(token)]
+                                 : kResidues[size_t(token - kFirstResidue)];
+}
+
+}  // namespace protein
+
+// ---- FASTA -------------------------------------------------------------------
+
+std::vector<std::string> read_fasta(const std::string& path) {
+    const std::string text = read_file(path);
+    std::vector<std::string> sequences;
+    int64_t header_line = 0;  // of the record being read; 0 before the first '>'
+    bool stopped = false;     // the record being read has seen its closing '*'
+
+    auto check_last_record = [&] {
+        PF_CHECK(header_line == 0 || !sequences.back().empty(), "{}:{}: record has no residues",
+                 path, header_line);
+    };
+
+    int64_t line_number = 0;
+    for (size_t begin = 0; begin < text.size();) {
+        size_t end = std::min(text.find('\n', begin), text.size());
+        std::string_view line(text.data() + begin, end - begin);
+        begin = end + 1;
+        ++line_number;
+
+        while (!line.empty() && std::isspace(uint8_t(line.back()))) line.remove_suffix(1);
+        if (line.empty() || line[0] == ';') continue;
+        if (line[0] == '>') {
+            check_last_record();
+            sequences.emplace_back();
+            header_line = line_number;
+            stopped = false;
+            continue;
+        }
+        PF_CHECK(header_line != 0, "{}:{}: sequence data before the first '>' header", path,
+                 line_number);
+        std::string& sequence = sequences.back();
+        for (char c : line) {
+            if (c == ' ' || c == '\t') continue;
+            if (c == '*') {
+                stopped = true;
+                continue;
+            }
+            PF_CHECK(std::isalpha(uint8_t(c)), "{}:{}: {} is not an amino-acid letter", path,
+                     line_number, describe(c));
+            PF_CHECK(!stopped, "{}:{}: residues after '*', which may only end a sequence", path,
+                     line_number);
+            sequence.push_back(protein::decode(protein::encode(c)));  // upper case; unknown → 'X'
+        }
+    }
+    check_last_record();
+    PF_CHECK(!sequences.empty(), "{}: no FASTA records (lines starting with '>')", path);
+    return sequences;
+}
+
+// ---- splits ------------------------------------------------------------------
+
+ProteinSplits split_proteins(std::vector<std::string> sequences, uint64_t seed,
+                             double valid_fraction, double test_fraction) {
+    PF_CHECK(valid_fraction >= 0 && test_fraction >= 0 && valid_fraction + test_fraction <= 1,
+             "split_proteins: fractions must be >= 0 and sum to at most 1, got {} and {}",
+             valid_fraction, test_fraction);
+
+    // Indices of first occurrences, in input order.
+    std::vector<size_t> distinct;
+    {
+        std::unordered_set<std::string_view> seen;
+        for (size_t i = 0; i < sequences.size(); ++i)
+            if (seen.insert(sequences[i]).second) distinct.push_back(i);
+    }
+    const size_t n = distinct.size();
+    size_t n_test = size_t(std::llround(double(n) * test_fraction));
+    size_t n_valid = std::min(size_t(std::llround(double(n) * valid_fraction)), n - n_test);
+
+    // A uniformly random permutation (Fisher-Yates): its first n_test entries go to
+    // test, the next n_valid to valid, the rest to train.
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), size_t(0));
+    Generator gen(seed);
+    for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[gen.below(i)]);
+    enum Part : uint8_t { Train, Valid, Test };
+    std::vector<Part> part(n, Train);
+    for (size_t k = 0; k < n_test + n_valid; ++k) part[order[k]] = k < n_test ? Test : Valid;
+
+    ProteinSplits splits;
+    for (size_t k = 0; k < n; ++k) {
+        std::string& sequence = sequences[distinct[k]];
+        (part[k] == Test    ? splits.test
+         : part[k] == Valid ? splits.valid
+                            : splits.train)
+            .push_back(std::move(sequence));
+    }
+    return splits;
+}
+
+// ---- batches -----------------------------------------------------------------
+
+namespace {
+
+using namespace protein;
+
+constexpr float kMaskProbability = 0.15f;   // of each residue being chosen
+constexpr float kReplaceWithMask = 0.8f;    // of a chosen residue becoming [MASK]
+constexpr float kReplaceWithRandom = 0.1f;  // ... becoming a random amino acid (else kept)
+
+void check_sampling_arguments(const char* name, const std::vector<std::string>& sequences,
+                              int64_t batch, int64_t length) {
+    PF_CHECK(!sequences.empty(), "{}: no sequences to sample from", name);
+    PF_CHECK(batch > 0 && length > 0, "{}: batch and length must be positive, got {} and {}", name,
+             batch, length);
+}
+
+// An all-padding batch: tokens kPad, targets kIgnore, key_mask 0.
+ProteinBatch padding_batch(int64_t batch, int64_t length) {
+    ProteinBatch out;
+    out.batch = batch;
+    out.length = length;
+    out.tokens.assign(size_t(batch * length), kPad);
+    out.targets.assign(size_t(batch * length), kIgnore);
+    out.key_mask.assign(size_t(batch * length), 0.0f);
+    return out;
+}
+
+// Token i of the row [BOS] residues [EOS] of `sequence`.
+int32_t row_token(const std::string& sequence, int64_t i) {
+    if (i == 0) return kBos;
+    if (i == int64_t(sequence.size()) + 1) return kEos;
+    return encode(sequence[size_t(i - 1)]);
+}
+
+// A random window of `window` tokens in a row of `row_length`, or 0 if the row fits.
+int64_t window_start(int64_t row_length, int64_t window, Generator& gen) {
+    return row_length > window ? int64_t(gen.below(uint64_t(row_length - window + 1))) : 0;
+}
+
+// BERT-style corruption of n tokens in place; targets get the originals of the chosen.
+void mask_residues(int32_t* tokens, int32_t* targets, int64_t n, Generator& gen) {
+    for (int64_t t = 0; t < n; ++t) {
+        if (!is_residue(tokens[t]) || gen.uniform() >= kMaskProbability) continue;
+        targets[t] = tokens[t];
+        float r = gen.uniform();
+        if (r < kReplaceWithMask)
+            tokens[t] = kMask;
+        else if (r < kReplaceWithMask + kReplaceWithRandom)
+            tokens[t] = kFirstResidue + int32_t(gen.below(kStandardResidues));
+    }
+}
+
+}  // namespace
+
+ProteinBatch sample_causal_batch(const std::vector<std::string>& sequences, int64_t batch,
+                                 int64_t length, Generator& gen) {
+    check_sampling_arguments("sample_causal_batch", sequences, batch, length);
+    ProteinBatch out = padding_batch(batch, length);
+    for (int64_t b = 0; b < batch; ++b) {
+        const std::string& sequence = sequences[gen.below(sequences.size())];
+        // A window of up to L + 1 row tokens gives up to L (input, next token) pairs.
+        int64_t row_length = int64_t(sequence.size()) + 2;
+        int64_t start = window_start(row_length, length + 1, gen);
+        int64_t pairs = std::min(row_length, length + 1) - 1;
+        for (int64_t t = 0; t < pairs; ++t) {
+            size_t at = size_t(b * length + t);
+            out.tokens[at] = row_token(sequence, start + t);
+            out.targets[at] = row_token(sequence, start + t + 1);
+            out.key_mask[at] = 1.0f;
+        }
+    }
+    return out;
+}
+
+ProteinBatch sample_masked_batch(const std::vector<std::string>& sequences, int64_t batch,
+                                 int64_t length, Generator& gen) {
+    check_sampling_arguments("sample_masked_batch", sequences, batch, length);
+    ProteinBatch out = padding_batch(batch, length);
+    for (int64_t b = 0; b < batch; ++b) {
+        const std::string& sequence = sequences[gen.below(sequences.size())];
+        int64_t row_length = int64_t(sequence.size()) + 2;
+        int64_t start = window_start(row_length, length, gen);
+        int64_t real = std::min(row_length, length);
+        int32_t* tokens = out.tokens.data() + b * length;
+        for (int64_t t = 0; t < real; ++t) {
+            tokens[t] = row_token(sequence, start + t);
+            out.key_mask[size_t(b * length + t)] = 1.0f;
+        }
+        mask_residues(tokens, out.targets.data() + b * length, real, gen);
+    }
+    return out;
+}
+
+ProteinBatch sample_concatenated_batch(const std::vector<std::string>& sequences, int64_t batch,
+                                       int64_t length, Objective objective, Generator& gen) {
+    check_sampling_arguments("sample_concatenated_batch", sequences, batch, length);
+    // stream_offset[i]: where sequence i starts in the stream; each is followed by [SEP].
+    std::vector<int64_t> stream_offset(sequences.size() + 1, 0);
+    for (size_t i = 0; i < sequences.size(); ++i)
+        stream_offset[i + 1] = stream_offset[i] + int64_t(sequences[i].size()) + 1;
+    const int64_t stream_length = stream_offset.back();
+    const int64_t window = objective == Objective::Causal ? length + 1 : length;
+    PF_CHECK(stream_length >= window,
+             "sample_concatenated_batch: all sequences together make {} tokens, fewer than a "
+             "window of {}",
+             stream_length, window);
+
+    ProteinBatch out = padding_batch(batch, length);
+    std::fill(out.key_mask.begin(), out.key_mask.end(), 1.0f);
+    std::vector<int32_t> tokens(static_cast<size_t>(window));
+    for (int64_t b = 0; b < batch; ++b) {
+        int64_t position = int64_t(gen.below(uint64_t(stream_length)));
+        size_t i = size_t(std::upper_bound(stream_offset.begin(), stream_offset.end(), position) -
+                          stream_offset.begin() - 1);
+        int64_t within = position - stream_offset[i];  // == size() means the [SEP] after it
+        for (int64_t t = 0; t < window; ++t) {
+            const std::string& sequence = sequences[i];
+            tokens[size_t(t)] =
+                within < int64_t(sequence.size()) ? encode(sequence[size_t(within)]) : kSep;
+            if (++within > int64_t(sequence.size())) {  // past the [SEP]: next sequence
+                i = (i + 1) % sequences.size();
+                within = 0;
+            }
+        }
+        int32_t* row_tokens = out.tokens.data() + b * length;
+        int32_t* row_targets = out.targets.data() + b * length;
+        if (objective == Objective::Causal) {
+            std::copy(tokens.begin(), tokens.begin() + length, row_tokens);
+            std::copy(tokens.begin() + 1, tokens.end(), row_targets);
+        } else {
+            std::copy(tokens.begin(), tokens.end(), row_tokens);
+            mask_residues(row_tokens, row_targets, length, gen);
+        }
+    }
+    return out;
+}
+
+}  // namespace pf::data
