@@ -3,7 +3,6 @@
 
 #include "engine/error.h"
 
-#include <unistd.h>  // fsync
 #include <zlib.h>
 
 #include <algorithm>
@@ -51,27 +50,6 @@ std::string read_file(const std::string& path) {
                                 path, bytes.size(), line, reason));
     }
     return bytes;
-}
-
-void write_file_atomically(const std::string& path, std::string_view bytes) {
-    std::string temp = path + ".tmp";
-    std::FILE* file = std::fopen(temp.c_str(), "wb");
-    PF_CHECK(file != nullptr, "{}: cannot write: {}", path, std::strerror(errno));
-    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-    ok = std::fflush(file) == 0 && ok;
-    ok = ::fsync(fileno(file)) == 0 && ok;
-    int saved_errno = errno;
-    ok = std::fclose(file) == 0 && ok;
-    if (!ok) {
-        std::remove(temp.c_str());
-        throw Error(fmt::format("{}: cannot write: {}", path, std::strerror(saved_errno)));
-    }
-    if (std::rename(temp.c_str(), path.c_str()) != 0) {
-        saved_errno = errno;
-        std::remove(temp.c_str());
-        throw Error(fmt::format("{}: cannot rename {} over it: {}", path, temp,
-                                std::strerror(saved_errno)));
-    }
 }
 
 }  // namespace pf::data
