@@ -1,0 +1,256 @@
+// tasks.cpp — text, image and protein tasks over the loaders of tools/data.
+#include "tools/training/tasks.h"
+
+#include "engine/ops.h"
+#include "tools/data/fasta.h"
+#include "tools/data/images.h"
+#include "tools/data/text.h"
+
+#include <cmath>
+#include <filesystem>
+
+namespace pf::training {
+
+namespace {
+
+constexpr uint64_t kEvalSeed = 20210101;  // fixed: held-out batches never change
+constexpr uint64_t kSplitSeed = 0;        // fixed: every run uses the same protein split
+const char* kDefaultText = "data/austen";
+const char* kDefaultProteins = "/usr/share/doc/mmseqs2/example-data/DB.fasta.gz";
+
+Tensor mask_tensor(const std::vector<float>& mask, int64_t batch, int64_t length) {
+    Tensor t = Tensor::empty({batch, length});
+    std::copy(mask.begin(), mask.end(), t.mutable_data());
+    return t;
+}
+
+// ---- text -------------------------------------------------------------------------
+
+class TextTask : public Task {
+public:
+    explicit TextTask(const std::string& path_in) {
+        std::string path = path_in.empty() ? kDefaultText : path_in;
+        PF_CHECK(!path_in.empty() || std::filesystem::exists(path),
+                 "{} not found: run `make data` to prepare Jane Austen's novels, or pass "
+                 "--data FILE", path);
+        corpus_ = data::load_text_corpus(path);
+    }
+    std::string name() const override { return "text"; }
+    std::string description() const override { return corpus_.description; }
+
+    void configure(models::ModelConfig& config, int64_t length) const override {
+        config.vocab = 256;
+        config.objective = "causal";
+        config.max_length = length;
+    }
+
+    Batch train_batch(int64_t batch, int64_t length, Generator& gen) override {
+        data::TokenBatch windows = data::sample_windows(corpus_.train, batch, length, gen);
+        return {std::move(windows.inputs), std::move(windows.targets), batch, length, {}};
+    }
+
+    // Consecutive windows of the held-out text (inputs [i L, i L + L), targets shifted).
+    std::vector<Batch> eval_batches(const std::string&, int64_t batch, int64_t length,
+                                    int64_t max_batches) override {
+        const std::string& text = corpus_.valid;
+        int64_t windows = (int64_t(text.size()) - 1) / length;
+        PF_CHECK(windows >= 1, "held-out text of {} bytes is shorter than one window of {}",
+                 text.size(), length + 1);
+        std::vector<Batch> batches;
+        for (int64_t w = 0; w < windows && int64_t(batches.size()) < max_batches; w += batch) {
+            int64_t rows = std::min(batch, windows - w);
+            Batch b{{}, {}, rows, length, {}};
+            for (int64_t r = 0; r < rows; ++r)
+                for (int64_t t = 0; t < length; ++t) {
+                    size_t at = size_t((w + r) * length + t);
+                    b.inputs.push_back(uint8_t(text[at]));
+                    b.targets.push_back(uint8_t(text[at + 1]));
+                }
+            batches.push_back(std::move(b));
+        }
+        return batches;
+    }
+
+    std::vector<Metric> metrics(double loss, double accuracy) const override {
+        return {{"bits_per_byte", loss / std::log(2.0)}, {"accuracy", accuracy}};
+    }
+
+private:
+    data::TextCorpus corpus_;
+};
+
+// ---- images -------------------------------------------------------------------------
+
+class ImageTask : public Task {
+public:
+    ImageTask(const std::string& spec, int64_t max_images)
+        : spec_(spec.empty() ? "fashion-mnist" : spec),
+          train_(data::load_image_dataset(spec, "train", max_images)),
+          test_(data::load_image_dataset(spec, "test", max_images)) {}
+
+    std::string name() const override { return "image"; }
+    std::string description() const override {
+        return fmt::format("{}: {} training and {} test images of {}x{}x{}", spec_, train_.count,
+                           test_.count, train_.height, train_.width, train_.channels);
+    }
+    int64_t image_length() const { return train_.height * train_.width * train_.channels; }
+    int64_t sequence_length(int64_t) const override { return image_length(); }
+
+    void configure(models::ModelConfig& config, int64_t) const override {
+        config.vocab = kImageStartToken + 1;  // 256 intensities and the start token
+        config.objective = "causal";
+        config.max_length = image_length();
+        config.image_height = train_.height;
+        config.image_width = train_.width;
+        config.image_channels = train_.channels;
+    }
+
+    // inputs: [start, x_0, ..., x_{L-2}], targets: [x_0, ..., x_{L-1}]
+    static void append_image(const data::ImageSet& set, int64_t index, Batch& b) {
+        std::vector<int32_t> tokens = data::image_to_tokens(set, index);
+        b.inputs.push_back(kImageStartToken);
+        b.inputs.insert(b.inputs.end(), tokens.begin(), tokens.end() - 1);
+        b.targets.insert(b.targets.end(), tokens.begin(), tokens.end());
+    }
+
+    Batch train_batch(int64_t batch, int64_t, Generator& gen) override {
+        Batch b{{}, {}, batch, image_length(), {}};
+        for (int64_t r = 0; r < batch; ++r) append_image(train_, int64_t(gen.below(train_.count)), b);
+        return b;
+    }
+
+    std::vector<Batch> eval_batches(const std::string&, int64_t batch, int64_t,
+                                    int64_t max_batches) override {
+        std::vector<Batch> batches;
+        for (int64_t first = 0; first < test_.count && int64_t(batches.size()) < max_batches;
+             first += batch) {
+            int64_t rows = std::min(batch, test_.count - first);
+            Batch b{{}, {}, rows, image_length(), {}};
+            for (int64_t r = 0; r < rows; ++r) append_image(test_, first + r, b);
+            batches.push_back(std::move(b));
+        }
+        return batches;
+    }
+
+    std::vector<Metric> metrics(double loss, double accuracy) const override {
+        return {{"bits_per_dim", loss / std::log(2.0)}, {"accuracy", accuracy}};
+    }
+
+private:
+    std::string spec_;
+    data::ImageSet train_, test_;
+};
+
+// ---- proteins -------------------------------------------------------------------------
+
+class ProteinTask : public Task {
+public:
+    ProteinTask(const std::string& path_in, const std::string& objective, bool concatenated)
+        : objective_(objective), concatenated_(concatenated) {
+        PF_CHECK(objective == "causal" || objective == "masked",
+                 "protein objective '{}' is neither causal nor masked", objective);
+        std::string path = path_in.empty() ? kDefaultProteins : path_in;
+        PF_CHECK(!path_in.empty() || std::filesystem::exists(path),
+                 "{} not found: run `make data` (it installs mmseqs2-examples), or pass "
+                 "--data FILE.fasta[.gz]", path);
+        std::vector<std::string> all = data::read_fasta(path);
+        description_ = fmt::format("{}: {} sequences", path, all.size());
+        splits_ = data::split_proteins(std::move(all), kSplitSeed);
+        PF_CHECK(!splits_.train.empty() && !splits_.test.empty() && !splits_.valid.empty(),
+                 "{}: too few sequences to split into train, valid and test", path);
+    }
+
+    std::string name() const override { return "protein"; }
+    std::string description() const override {
+        return fmt::format("{} ({} train / {} valid / {} test after removing duplicates)",
+                           description_, splits_.train.size(), splits_.valid.size(),
+                           splits_.test.size());
+    }
+
+    void configure(models::ModelConfig& config, int64_t length) const override {
+        config.vocab = data::protein::vocab_size();
+        config.objective = objective_;
+        config.max_length = length;
+    }
+
+    Batch make(const std::vector<std::string>& sequences, int64_t batch, int64_t length,
+               Generator& gen) const {
+        data::ProteinBatch p;
+        if (concatenated_)
+            p = data::sample_concatenated_batch(
+                sequences, batch, length,
+                objective_ == "causal" ? data::Objective::Causal : data::Objective::Masked, gen);
+        else if (objective_ == "causal")
+            p = data::sample_causal_batch(sequences, batch, length, gen);
+        else
+            p = data::sample_masked_batch(sequences, batch, length, gen);
+        Tensor mask = concatenated_ ? Tensor() : mask_tensor(p.key_mask, batch, length);
+        return {std::move(p.tokens), std::move(p.targets), batch, length, mask};
+    }
+
+    Batch train_batch(int64_t batch, int64_t length, Generator& gen) override {
+        return make(splits_.train, batch, length, gen);
+    }
+
+    std::vector<Batch> eval_batches(const std::string& split, int64_t batch, int64_t length,
+                                    int64_t max_batches) override {
+        const auto& sequences = split == "valid" ? splits_.valid : splits_.test;
+        Generator gen(kEvalSeed);  // the same crops and masks on every call
+        std::vector<Batch> batches;
+        for (int64_t i = 0; i < max_batches; ++i) batches.push_back(make(sequences, batch, length, gen));
+        return batches;
+    }
+
+    std::vector<Metric> metrics(double loss, double accuracy) const override {
+        return {{"accuracy", accuracy}, {"perplexity", std::exp(loss)}, {"loss", loss}};
+    }
+
+private:
+    std::string objective_, description_;
+    bool concatenated_;
+    data::ProteinSplits splits_;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_task(const TaskOptions& options) {
+    if (options.task == "text") return std::make_unique<TextTask>(options.data);
+    if (options.task == "image") return std::make_unique<ImageTask>(options.data, options.max_images);
+    if (options.task == "protein")
+        return std::make_unique<ProteinTask>(options.data, options.objective, options.concatenated);
+    throw Error(fmt::format("unknown task '{}' (text, image, protein)", options.task));
+}
+
+Evaluation evaluate(models::SequenceModel& model, Task& task, const std::string& split,
+                    int64_t batch, int64_t length, int64_t max_batches) {
+    NoGradGuard no_grad;
+    bool was_training = model.training();
+    model.eval();
+    double total_loss = 0;
+    int64_t scored = 0, correct = 0;
+    const int64_t V = model.config().vocab;
+    for (const Batch& b : task.eval_batches(split, batch, length, max_batches)) {
+        Tensor logits = model.forward(b.inputs, b.batch, b.length, b.key_mask);
+        int64_t n = 0;
+        for (int32_t t : b.targets) n += t != kIgnore;
+        if (n == 0) continue;
+        total_loss += double(cross_entropy(reshape(logits, {b.batch * b.length, V}), b.targets).item()) * n;
+        const float* l = logits.data();
+        for (size_t i = 0; i < b.targets.size(); ++i) {
+            if (b.targets[i] == kIgnore) continue;
+            const float* row = l + i * V;
+            correct += std::max_element(row, row + V) - row == b.targets[i];
+        }
+        scored += n;
+    }
+    model.train(was_training);
+    PF_CHECK(scored > 0, "evaluation: no scored tokens in the {} split", split);
+    Evaluation e;
+    e.loss = total_loss / double(scored);
+    e.accuracy = double(correct) / double(scored);
+    e.tokens = scored;
+    e.metrics = task.metrics(e.loss, e.accuracy);
+    return e;
+}
+
+}  // namespace pf::training

@@ -1,0 +1,54 @@
+// trainer.h — the training loop behind build/train, with logging and exact resume.
+//
+//   TrainOptions options;                 // task, model, batch, schedule, output folder
+//   options.task.task = "text";
+//   options.steps = 2000;
+//   return training::train(options);      // writes options.out/{log.csv, model.ckpt, ...}
+//
+// Each step: a batch from the task's generator, forward, cross-entropy, backward,
+// gradient clipping, AdamW with warm-up and cosine decay. Every eval_every steps (and
+// at the end) the model is scored on held-out data and the checkpoint is rewritten
+// atomically. The checkpoint holds the model, its random features, the optimizer
+// state, the step and every generator, so that --resume continues exactly where the
+// run stopped (--stop-after K, or Ctrl-C, which finishes the step first).
+//
+// Files in `out`: log.csv (step, split, loss, the task's metric, accuracy, lr,
+// tokens_per_s, elapsed_s), model.ckpt, summary.json and loss.png.
+#pragma once
+
+#include "models/sequence_model.h"
+#include "tools/training/tasks.h"
+
+#include <string>
+
+namespace pf::training {
+
+struct TrainOptions {
+    TaskOptions task;
+    models::ModelConfig model;  // the task fills in vocab, objective and positions
+    int64_t seq_len = 256, batch = 8, steps = 1000;
+    float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f;
+    int64_t warmup = -1;        // steps of linear warm-up; -1: 5% of the steps, at most 200
+    int64_t redraw = 0;         // redraw random features every N steps; 0: never
+    uint64_t seed = 0;
+    std::string out = "runs/run";
+    bool resume = false;        // continue the run in `out` (its own settings) to `steps`
+    int64_t stop_after = 0;     // stop (with a checkpoint) once this step is done; 0: never
+    int64_t eval_every = 0;     // 0: ten evaluations per run
+    int64_t eval_batches = 16;  // held-out batches per evaluation
+    bool quiet = false;         // no progress bar (tests)
+};
+
+// Runs (or resumes) training; returns the process exit code. Throws pf::Error on bad
+// input (missing data, a corrupt checkpoint, a folder that already holds a run).
+int train(TrainOptions options);
+
+// A trained model and what it was trained on, as read back from a checkpoint.
+struct LoadedModel {
+    std::unique_ptr<models::SequenceModel> model;
+    TaskOptions task;
+    int64_t seq_len = 0, step = 0;
+};
+LoadedModel load_model(const std::string& checkpoint_path, Generator& dropout);
+
+}  // namespace pf::training
