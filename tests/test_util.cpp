@@ -5,6 +5,7 @@
 #include "engine/error.h"
 #include "tools/util/files.h"
 #include "tools/util/format.h"
+#include "tools/util/progress.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +21,22 @@ using Catch::Matchers::StartsWith;
 namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::vector<std::string> split(const std::string& text, char separator) {
+    std::vector<std::string> parts;
+    std::string part;
+    std::istringstream in(text);
+    while (std::getline(in, part, separator)) parts.push_back(part);
+    return parts;
+}
+
+// A clock the test moves by hand.
+struct FakeClock {
+    double seconds = 0;
+    ProgressBar::Clock function() {
+        return [this] { return seconds; };
+    }
+};
 
 }  // namespace
 
@@ -71,6 +88,142 @@ TEST_CASE("format_duration gives m:ss, and h:mm:ss from an hour on", "[util]") {
     CHECK(format_duration(100 * 3600) == "100:00:00");
     CHECK(format_duration(-1) == "--:--");
     CHECK(format_duration(kNaN) == "--:--");
+}
+
+// ---- progress bar -----------------------------------------------------------------------
+
+TEST_CASE("progress bar in a log prints the first step, each tenth and the end", "[util]") {
+    std::ostringstream out;
+    FakeClock clock;  // standing still: only the tenths decide
+    ProgressBar bar(1000, "train", out, ProgressBar::Display::Auto, clock.function());
+    REQUIRE_FALSE(bar.is_terminal());  // a string stream is never a terminal
+    for (int64_t step = 1; step <= 1000; ++step)
+        bar.update(step, {{"loss", 2.31}, {"tok/s", 12345.0}});
+    bar.finish();
+
+    std::string text = out.str();
+    CHECK(text.find('\r') == std::string::npos);
+    std::vector<std::string> lines = split(text, '\n');
+    REQUIRE(lines.size() == 11);  // step 1, 100, 200, ..., 900, and 1000
+    CHECK_THAT(lines[0], StartsWith("train 1/1000 0% loss 2.310 tok/s 12.3k elapsed 0:00 ETA"));
+    CHECK_THAT(lines[1], StartsWith("train 100/1000 10% "));
+    CHECK_THAT(lines[9], StartsWith("train 900/1000 90% "));
+    CHECK(lines[10] == "train 1000/1000 100% loss 2.310 tok/s 12.3k elapsed 0:00");
+}
+
+TEST_CASE("progress bar in a log prints every 30 seconds, with an ETA from the mean rate",
+          "[util]") {
+    std::ostringstream out;
+    FakeClock clock;
+    ProgressBar bar(1000, "eval", out, ProgressBar::Display::Lines, clock.function());
+    for (int64_t step = 1; step <= 5; ++step) {
+        clock.seconds += 31;
+        bar.update(step);
+    }
+    clock.seconds += 1;
+    bar.update(6);  // same tenth, 1 s after the last line: nothing
+    std::vector<std::string> lines = split(out.str(), '\n');
+    REQUIRE(lines.size() == 5);
+    // After step 1 at 31 s: 999 steps to go at 31 s each = 30969 s.
+    CHECK(lines[0] == "eval 1/1000 0% elapsed 0:31 ETA 8:36:09");
+    CHECK(lines[4] == "eval 5/1000 0% elapsed 2:35 ETA 8:34:05");
+    bar.finish();  // step 6 was not shown: the final line shows it
+    lines = split(out.str(), '\n');
+    REQUIRE(lines.size() == 6);
+    CHECK_THAT(lines[5], StartsWith("eval 6/1000 0% elapsed 2:36"));
+}
+
+TEST_CASE("progress bar on a terminal redraws one line and fills proportionally", "[util]") {
+    std::ostringstream out;
+    FakeClock clock;
+    ProgressBar bar(10, "train", out, ProgressBar::Display::Terminal, clock.function());
+    REQUIRE(bar.is_terminal());
+    for (int64_t step = 1; step <= 10; ++step) {
+        clock.seconds += 1;
+        bar.update(step, {{"loss", 1.5}});
+    }
+    bar.finish();
+
+    std::string text = out.str();
+    REQUIRE(text.back() == '\n');  // finish moves off the bar's line
+    REQUIRE(std::count(text.begin(), text.end(), '\n') == 1);
+    std::vector<std::string> frames = split(text.substr(1, text.size() - 2), '\r');
+    REQUIRE(frames.size() == 10);
+    for (int64_t step = 1; step <= 10; ++step) {
+        const std::string& frame = frames[step - 1];
+        INFO(frame);
+        std::string bar_part = frame.substr(frame.find('[') + 1, 20);
+        CHECK(std::count(bar_part.begin(), bar_part.end(), '#') == 2 * step);
+        CHECK(std::count(bar_part.begin(), bar_part.end(), '.') == 20 - 2 * step);
+        CHECK_THAT(frame, Contains(fmt::format(" {}/10 {}% loss 1.500", step, step * 10)));
+    }
+    CHECK_THAT(frames[4], Contains("elapsed 0:05 ETA 0:05"));
+    // The last line lost its ETA; spaces blank out what is left of the longer one before.
+    CHECK(frames[9].size() == frames[8].size());
+    CHECK(frames[9].substr(0, frames[9].find_last_not_of(' ') + 1) ==
+          "train [####################] 10/10 100% loss 1.500 elapsed 0:10");
+}
+
+TEST_CASE("progress bar on a terminal redraws at most ten times a second, and the last step",
+          "[util]") {
+    SECTION("time standing still: the first and the last step only") {
+        std::ostringstream out;
+        FakeClock clock;
+        ProgressBar bar(1000, "x", out, ProgressBar::Display::Terminal, clock.function());
+        for (int64_t step = 1; step <= 1000; ++step) bar.update(step);
+        bar.finish();
+        std::string text = out.str();
+        CHECK(std::count(text.begin(), text.end(), '\r') == 2);
+        CHECK_THAT(text, Contains("x [....................] 1/1000 0%"));
+        CHECK_THAT(text, Contains("x [####################] 1000/1000 100%"));
+    }
+    SECTION("1/64 s per step: 15.6 s of work, about ten redraws per second") {
+        std::ostringstream out;
+        FakeClock clock;
+        ProgressBar bar(1000, "x", out, ProgressBar::Display::Terminal, clock.function());
+        for (int64_t step = 1; step <= 1000; ++step) {
+            clock.seconds += 1.0 / 64;
+            bar.update(step);
+        }
+        std::string text = out.str();
+        auto redraws = std::count(text.begin(), text.end(), '\r');
+        CHECK(redraws >= 140);
+        CHECK(redraws <= 158);
+        CHECK_THAT(text.substr(text.rfind('\r')),
+                   StartsWith("\rx [####################] 1000/1000 100%"));
+    }
+}
+
+TEST_CASE("progress bar messages and shorter lines do not garble the terminal line", "[util]") {
+    std::ostringstream out;
+    FakeClock clock;
+    {
+        ProgressBar bar(100, "train", out, ProgressBar::Display::Terminal, clock.function());
+        bar.update(1, {{"loss", 12345.0}});
+        clock.seconds += 1;
+        bar.update(2, {{"loss", 1.0}});  // a shorter line: blanked to the old length
+        bar.message("eval loss 1.5");
+        // destroyed without finish(): ends the open line, prints no final state
+    }
+    std::vector<std::string> frames = split(out.str(), '\r');
+    REQUIRE(frames.size() == 5);  // "", step 1, step 2, message, step 2 again
+    CHECK(frames[2].size() == frames[1].size());
+    CHECK_THAT(frames[2],
+               StartsWith("train [....................] 2/100 2% loss 1.000 elapsed 0:01"));
+    CHECK_THAT(frames[3], StartsWith("eval loss 1.5   "));
+    CHECK(frames[3].back() == '\n');
+    CHECK_THAT(frames[4], StartsWith("train [....................] 2/100 2% loss 1.000"));
+    CHECK(frames[4].back() == '\n');
+
+    std::ostringstream log;
+    ProgressBar lines(100, "train", log, ProgressBar::Display::Lines, clock.function());
+    lines.message("eval loss 1.5");
+    CHECK(log.str() == "eval loss 1.5\n");
+}
+
+TEST_CASE("progress bar rejects a non-positive total", "[util]") {
+    std::ostringstream out;
+    CHECK_THROWS_AS(ProgressBar(0, "train", out), Error);
 }
 
 // ---- files --------------------------------------------------------------------------
