@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/error.h"
+#include "tools/util/csv.h"
 #include "tools/util/files.h"
 #include "tools/util/format.h"
 #include "tools/util/progress.h"
@@ -244,5 +245,115 @@ TEST_CASE("read_file, write_file and TempDir", "[util]") {
         CHECK_THROWS_WITH(read_file(scratch.file("a")), Contains("is a directory"));
     }
     CHECK_FALSE(std::filesystem::exists(kept));  // removed with its contents
+}
+
+// ---- CSV ----------------------------------------------------------------------------
+
+TEST_CASE("CsvWriter writes numbers exactly and reads back", "[util]") {
+    TempDir scratch("pf-test");
+    std::string path = scratch.file("runs/one/log.csv");  // the directories do not exist yet
+    {
+        CsvWriter csv(path, {"step", "loss", "lr"});
+        csv.row({1.0, 2.5, 3e-4});
+        csv.row({2, double(2.31f), 1.0 / 3});
+        csv.row({"eval", "", "x"});
+        // Flushed after every row: the file is complete while the writer is still open.
+        CHECK(read_file(path) ==
+              "step,loss,lr\n1,2.5,0.0003\n2,2.31,0.3333333333333333\neval,,x\n");
+    }
+    CsvTable table = read_csv(path);
+    CHECK(table.header == std::vector<std::string>{"step", "loss", "lr"});
+    REQUIRE(table.rows.size() == 3);
+    CHECK(table.rows[1] == std::vector<std::string>{"2", "2.31", "0.3333333333333333"});
+    CHECK(std::strtod(table.rows[1][2].c_str(), nullptr) == 1.0 / 3);  // every digit kept
+    std::vector<double> loss = table.numbers("loss");
+    REQUIRE(loss.size() == 3);
+    CHECK(loss[0] == 2.5);
+    CHECK(loss[1] == Approx(2.31));
+    CHECK(std::isnan(loss[2]));  // an empty cell
+    CHECK_THROWS_WITH(table.numbers("lr"), Contains("'x' is not a number"));
+    CHECK_THROWS_WITH(table.column("accuracy"), Contains(path) && Contains("no column 'accuracy'"));
+}
+
+TEST_CASE("CSV fields with commas, quotes and line breaks are quoted and read back", "[util]") {
+    TempDir scratch("pf-test");
+    std::string path = scratch.file("quoted.csv");
+    std::vector<std::string> tricky = {"a,b", "say \"hi\"", "two\nlines", "plain"};
+    {
+        CsvWriter csv(path, {"w", "x", "y", "z"});
+        csv.row(tricky);
+    }
+    CHECK(read_file(path) == "w,x,y,z\n\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",plain\n");
+    CsvTable table = read_csv(path);
+    REQUIRE(table.rows.size() == 1);
+    CHECK(table.rows[0] == tricky);
+
+    // A one-column table with an empty cell must not turn into a skipped blank line.
+    std::string single = scratch.file("single.csv");
+    {
+        CsvWriter csv(single, {"note"});
+        csv.row(std::vector<std::string>{""});
+    }
+    CHECK(read_csv(single).rows == std::vector<std::vector<std::string>>{{""}});
+}
+
+TEST_CASE("read_csv accepts CRLF and blank lines, and names the file in errors", "[util]") {
+    TempDir scratch("pf-test");
+    std::string path = scratch.file("t.csv");
+    write_file(path, "a,b\r\n1,2\r\n\r\n3,\r\n");
+    CsvTable table = read_csv(path);
+    CHECK(table.rows == std::vector<std::vector<std::string>>{{"1", "2"}, {"3", ""}});
+
+    write_file(path, "a,b\n1,2\n3\n");
+    CHECK_THROWS_WITH(read_csv(path), Contains(path + ":3: 1 fields, but the header has 2"));
+    write_file(path, "a,b\n\"1,2\n");
+    CHECK_THROWS_WITH(read_csv(path), Contains(path + ":2: a quoted field is never closed"));
+    write_file(path, "");
+    CHECK_THROWS_WITH(read_csv(path), Contains(path) && Contains("empty"));
+    CHECK_THROWS_WITH(read_csv(scratch.file("none.csv")), Contains("none.csv"));
+}
+
+TEST_CASE("CsvWriter checks row lengths", "[util]") {
+    TempDir scratch("pf-test");
+    std::string path = scratch.file("t.csv");
+    CsvWriter csv(path, {"step", "loss"});
+    CHECK_THROWS_AS(csv.row({1.0}), Error);
+    CHECK_THROWS_WITH(csv.row({"1", "2", "3"}), Contains("3 fields for 2 columns"));
+    CHECK_THROWS_AS(csv.row(std::vector<double>{1, 2, 3}), Error);
+    csv.row({"1", "2"});  // the right length: written; the bad rows were not
+    CHECK(read_file(path) == "step,loss\n1,2\n");
+}
+
+TEST_CASE("CsvWriter append mode keeps a matching file and refuses a different header", "[util]") {
+    TempDir scratch("pf-test");
+    std::string path = scratch.file("log.csv");
+    {
+        CsvWriter csv(path, {"step", "loss"}, CsvWriter::Mode::Append);  // no file yet: new
+        csv.row({1, 2.5});
+    }
+    {
+        CsvWriter csv(path, {"step", "loss"}, CsvWriter::Mode::Append);  // resumed run
+        csv.row({2, 2.25});
+    }
+    CHECK(read_file(path) == "step,loss\n1,2.5\n2,2.25\n");
+
+    CHECK_THROWS_WITH(CsvWriter(path, {"step", "lr"}, CsvWriter::Mode::Append),
+                      Contains(path) && Contains("step,loss") && Contains("step,lr"));
+    CHECK(read_file(path) == "step,loss\n1,2.5\n2,2.25\n");  // untouched
+
+    // A crash in the middle of a row: the partial line is dropped on resume.
+    write_file(path, "step,loss\n1,2.5\n2,2.2");
+    {
+        CsvWriter csv(path, {"step", "loss"}, CsvWriter::Mode::Append);
+        csv.row({2, 2.25});
+    }
+    CHECK(read_file(path) == "step,loss\n1,2.5\n2,2.25\n");
+
+    // Overwrite mode (the default) starts afresh.
+    {
+        CsvWriter csv(path, {"step", "lr"});
+        csv.row({1, 0.001});
+    }
+    CHECK(read_file(path) == "step,lr\n1,0.001\n");
 }
 
