@@ -6,7 +6,9 @@
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
 #include "tools/util/format.h"
+#include "tools/util/json.h"
 #include "tools/util/progress.h"
+#include "tools/util/result.h"
 
 #include <algorithm>
 #include <cmath>
@@ -355,5 +357,100 @@ TEST_CASE("CsvWriter append mode keeps a matching file and refuses a different h
         csv.row({1, 0.001});
     }
     CHECK(read_file(path) == "step,lr\n1,0.001\n");
+}
+
+// ---- JSON ---------------------------------------------------------------------------
+
+TEST_CASE("JsonObject dumps in insertion order with nested objects", "[util]") {
+    JsonObject model;
+    model.set("layers", 2).set("attention", "favor").set("causal", true);
+    JsonObject summary;
+    summary.set("bits_per_byte", 1.93).set("steps", int64_t(1000)).set("model", model);
+    summary.set("empty", JsonObject{}).set("loss", double(2.31f));
+    model.set("layers", 99);  // the summary took a copy
+
+    CHECK(summary.dump(2) ==
+          "{\n"
+          "  \"bits_per_byte\": 1.93,\n"
+          "  \"steps\": 1000,\n"
+          "  \"model\": {\n"
+          "    \"layers\": 2,\n"
+          "    \"attention\": \"favor\",\n"
+          "    \"causal\": true\n"
+          "  },\n"
+          "  \"empty\": {},\n"
+          "  \"loss\": 2.31\n"
+          "}");
+    CHECK(summary.dump(0) ==
+          "{\"bits_per_byte\": 1.93, \"steps\": 1000, \"model\": {\"layers\": 2, \"attention\": "
+          "\"favor\", \"causal\": true}, \"empty\": {}, \"loss\": 2.31}");
+    CHECK(JsonObject{}.dump() == "{}");
+
+    summary.set("steps", 2000);  // replaced in place, the order kept
+    CHECK_THAT(summary.dump(0), StartsWith("{\"bits_per_byte\": 1.93, \"steps\": 2000, \"model\""));
+    CHECK(summary.size() == 5);
+}
+
+TEST_CASE("JsonObject escapes strings and writes numbers that read back", "[util]") {
+    CHECK(json_quote("say \"hi\"\n") == "\"say \\\"hi\\\"\\n\"");
+    CHECK(json_quote("a\\b\tc\r\b\f") == "\"a\\\\b\\tc\\r\\b\\f\"");
+    CHECK(json_quote(std::string("\x01\x1f", 2)) == "\"\\u0001\\u001f\"");
+    CHECK(json_quote("Ωmega ünï") == "\"Ωmega ünï\"");  // UTF-8 passes through
+
+    JsonObject j;
+    j.set("key \"q\"", "v\n");
+    j.set("third", 1.0 / 3).set("nan", kNaN).set("inf", std::numeric_limits<double>::infinity());
+    j.set("big", std::numeric_limits<uint64_t>::max()).set("negative", -7).set("no", false);
+    CHECK(j.dump(0) ==
+          "{\"key \\\"q\\\"\": \"v\\n\", \"third\": 0.3333333333333333, \"nan\": null, "
+          "\"inf\": null, \"big\": 18446744073709551615, \"negative\": -7, \"no\": false}");
+}
+
+TEST_CASE("JsonObject::write writes the indented text and a newline", "[util]") {
+    TempDir scratch("pf-test");
+    std::string path = scratch.file("run/summary.json");
+    JsonObject j;
+    j.set("attention", "favor");
+    j.write(path);
+    CHECK(read_file(path) == "{\n  \"attention\": \"favor\"\n}\n");
+}
+
+// ---- result line --------------------------------------------------------------------
+
+TEST_CASE("ResultLine formats numbers, integers and words", "[util]") {
+    ResultLine result;
+    result.add("tokens_per_s", 12345.6)
+        .add("mfu", 0.71)
+        .add("steps", 1000)
+        .add("attention", "favor");
+    CHECK(result.str() == "result: tokens_per_s=12345.6 mfu=0.71 steps=1000 attention=favor");
+
+    CHECK(format_result_number(3.0) == "3");
+    CHECK(format_result_number(1.0 / 3) == "0.333333");
+    CHECK(format_result_number(1234567.8) == "1234568");
+    CHECK(format_result_number(1.5e-7) == "1.5e-07");
+    CHECK(format_result_number(kNaN) == "nan");
+
+    ResultLine quoted;
+    quoted.add("file", "my data.txt").add("empty", "").add("ok", true);
+    CHECK(quoted.str() == "result: file=\"my data.txt\" empty=\"\" ok=true");
+
+    CHECK_THROWS_AS(result.add("mfu", 0.5), Error);          // twice
+    CHECK_THROWS_AS(result.add("two words", 1.0), Error);    // would break the line apart
+    CHECK_THROWS_AS(result.add("a=b", 1.0), Error);
+    CHECK_THROWS_AS(result.add("text", "line\nbreak"), Error);
+}
+
+TEST_CASE("parse_result_line reads the last result line back", "[util]") {
+    ResultLine result;
+    result.add("bits_per_byte", 1.93).add("path", "a \"b\" \\c").add("tokens", int64_t(123456789));
+    std::string output = "loading\nresult: old=1\nsome output\n" + result.str() + "\n";
+    std::map<std::string, std::string> pairs = parse_result_line(output);
+    CHECK(pairs == std::map<std::string, std::string>{{"bits_per_byte", "1.93"},
+                                                      {"path", "a \"b\" \\c"},
+                                                      {"tokens", "123456789"}});
+    CHECK_THROWS_WITH(parse_result_line("no results here\n"), Contains("no line starting with"));
+    CHECK_THROWS_AS(parse_result_line("result: a=1 broken"), Error);
+    CHECK_THROWS_AS(parse_result_line("result: a=\"open"), Error);
 }
 
