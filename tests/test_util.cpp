@@ -7,6 +7,7 @@
 #include "tools/util/files.h"
 #include "tools/util/format.h"
 #include "tools/util/json.h"
+#include "tools/util/plot.h"
 #include "tools/util/progress.h"
 #include "tools/util/result.h"
 
@@ -454,3 +455,118 @@ TEST_CASE("parse_result_line reads the last result line back", "[util]") {
     CHECK_THROWS_AS(parse_result_line("result: a=\"open"), Error);
 }
 
+// ---- plots --------------------------------------------------------------------------
+
+namespace {
+
+PlotSpec time_panel() {
+    PlotSpec plot{"Forward+backward time", "sequence length L", "seconds"};
+    plot.log_x = plot.log_y = true;
+    plot.series.push_back({"softmax", {256, 512, 1024, 2048}, {0.01, 0.04, 0.16, kNaN}});
+    plot.series.push_back({"FAVOR+", {256, 512, 1024, 2048}, {0.02, 0.04, 0.08, 0.16}});
+    return plot;
+}
+
+struct PngSize {
+    uint32_t width, height;
+};
+
+// Checks the PNG signature and reads the size from the IHDR chunk that must follow it.
+PngSize read_png_size(const std::string& path) {
+    std::string bytes = read_file(path);
+    REQUIRE(bytes.size() > 24);
+    REQUIRE(bytes.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+    REQUIRE(bytes.substr(12, 4) == "IHDR");
+    auto big_endian = [&](size_t at) {
+        uint32_t value = 0;
+        for (size_t i = 0; i < 4; ++i)
+            value = value << 8 | static_cast<unsigned char>(bytes[at + i]);
+        return value;
+    };
+    return {big_endian(16), big_endian(20)};
+}
+
+}  // namespace
+
+TEST_CASE("gnuplot script leaves out missing points and picks log bases", "[util]") {
+    PlotSpec time = time_panel();
+    PlotSpec loss{"Training loss", "step", "loss 'nats'"};
+    Series curve{"train", {}, {}};
+    for (int step = 0; step < 100; ++step)
+        curve.x.push_back(step), curve.y.push_back(3.0 - step * 0.01);
+    loss.series.push_back(curve);
+    loss.log_y = true;
+
+    std::string script = gnuplot_script("out/plot.png", {time, loss});
+    // The NaN point of softmax is gone; the other points are there.
+    CHECK_THAT(script, Contains("$data_0_0 << EOD\n256 0.01\n512 0.04\n1024 0.16\nEOD\n"));
+    CHECK_THAT(script,
+               Contains("$data_0_1 << EOD\n256 0.02\n512 0.04\n1024 0.08\n2048 0.16\nEOD\n"));
+    CHECK_THAT(script, Contains("set logscale x 2\n"));    // lengths: powers of two
+    CHECK_THAT(script, Contains("set logscale y 10\n"));
+    CHECK_THAT(script, Contains("set multiplot layout 1,2"));
+    CHECK_THAT(script, Contains("size 1800,600"));
+    CHECK_THAT(script, Contains("set ylabel 'loss ''nats'''"));  // quote doubled for gnuplot
+    CHECK_THAT(script, Contains("$data_0_0 using 1:2 with linespoints"));
+    CHECK_THAT(script, Contains("$data_1_0 using 1:2 with lines lw"));  // 100 points: no dots
+}
+
+TEST_CASE("plots reject bad input before running gnuplot", "[util]") {
+    PlotSpec plot = time_panel();
+    plot.series[1].y.pop_back();
+    CHECK_THROWS_WITH(plot_png("unused.png", plot),
+                      Contains("series 'FAVOR+' has 4 x values but 3 y values"));
+
+    PlotSpec nothing{"empty", "x", "y"};
+    nothing.log_y = true;
+    nothing.series.push_back({"all missing or negative", {1, 2, 3}, {kNaN, -1, 0}});
+    CHECK_THROWS_WITH(plot_png("unused.png", nothing), Contains("no points to draw"));
+    CHECK_THROWS_AS(plot_png_panels("unused.png", {}), Error);
+    PlotSpec tiny = time_panel();
+    tiny.width = 0;
+    CHECK_THROWS_AS(plot_png("unused.png", tiny), Error);
+    CHECK_FALSE(std::filesystem::exists("unused.png"));
+}
+
+TEST_CASE("plot_png writes a PNG of the requested size", "[util]") {
+    if (!gnuplot_available()) {
+        WARN("gnuplot is not installed (apt-get install gnuplot-nox): PNG plots not tested");
+        return;
+    }
+    TempDir scratch("pf-test");
+    std::string one = scratch.file("plots/time.png");  // the directory is created
+    plot_png(one, time_panel());
+    PngSize size = read_png_size(one);
+    CHECK(size.width == 900);
+    CHECK(size.height == 600);
+
+    PlotSpec memory{"Peak memory", "L", "MiB"};
+    memory.series.push_back({"softmax", {256, 512}, {10, 40}});
+    memory.width = 700;
+    memory.height = 500;
+    PlotSpec time = time_panel();
+    time.height = 400;
+    std::string two = scratch.file("plots/both.png");
+    plot_png_panels(two, {time, memory});
+    size = read_png_size(two);
+    CHECK(size.width == 1600);
+    CHECK(size.height == 500);
+}
+
+TEST_CASE("plot_png without gnuplot says to install gnuplot-nox", "[util]") {
+    TempDir scratch("pf-test");
+    const char* old_path = std::getenv("PATH");
+    std::string saved = old_path ? old_path : "";
+    setenv("PATH", scratch.path().c_str(), 1);  // an empty directory: no gnuplot anywhere
+    bool available = gnuplot_available();
+    std::string message;
+    try {
+        plot_png(scratch.file("x.png"), time_panel());
+    } catch (const Error& e) {
+        message = e.what();
+    }
+    setenv("PATH", saved.c_str(), 1);
+    CHECK_FALSE(available);
+    CHECK_THAT(message, Contains("gnuplot-nox"));
+    CHECK_FALSE(std::filesystem::exists(scratch.file("x.png")));
+}
