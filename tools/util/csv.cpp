@@ -1,0 +1,193 @@
+// csv.cpp — RFC 4180 writing and reading (see csv.h).
+#include "tools/util/csv.h"
+
+#include "engine/error.h"
+#include "tools/util/files.h"
+#include "tools/util/format.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+
+namespace pf {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Record {
+    int line;  // where the record starts, 1-based
+    std::vector<std::string> fields;
+};
+
+// Splits CSV text into records, at most max_records of them. Quoted fields may hold
+// commas, doubled quotes and line breaks; lines may end in \n, \r\n or \r; blank
+// lines are skipped. (text[text.size()] is '\0', so peeking one past the end is safe.)
+std::vector<Record> parse_records(const std::string& text, const std::string& path,
+                                  size_t max_records = std::numeric_limits<size_t>::max()) {
+    std::vector<Record> records;
+    size_t i = 0;
+    int line = 1;
+    auto at_line_end = [&] { return i >= text.size() || text[i] == '\n' || text[i] == '\r'; };
+    auto skip_line_end = [&] {
+        if (i < text.size() && text[i] == '\r') ++i;
+        if (i < text.size() && text[i] == '\n') ++i;
+        ++line;
+    };
+    while (i < text.size() && records.size() < max_records) {
+        if (at_line_end()) {  // a blank line
+            skip_line_end();
+            continue;
+        }
+        Record record{line, {}};
+        while (true) {  // one field per pass
+            std::string field;
+            if (text[i] == '"') {
+                int opening_line = line;
+                ++i;
+                while (true) {
+                    PF_CHECK(i < text.size(), "{}:{}: a quoted field is never closed", path,
+                             opening_line);
+                    char c = text[i++];
+                    if (c == '"' && i < text.size() && text[i] == '"') {
+                        field += '"';  // "" inside quotes is one quote
+                        ++i;
+                    } else if (c == '"') {
+                        break;
+                    } else {
+                        if (c == '\n') ++line;
+                        field += c;
+                    }
+                }
+                PF_CHECK(at_line_end() || text[i] == ',', "{}:{}: text after a closing quote", path,
+                         line);
+            } else {
+                while (!at_line_end() && text[i] != ',') field += text[i++];
+            }
+            record.fields.push_back(std::move(field));
+            if (at_line_end()) break;
+            ++i;  // the comma; another field follows, perhaps an empty one
+        }
+        skip_line_end();
+        records.push_back(std::move(record));
+    }
+    return records;
+}
+
+std::string join_fields(const std::vector<std::string>& fields) {
+    std::string text;
+    for (size_t i = 0; i < fields.size(); ++i) {
+        if (i > 0) text += ',';
+        text += csv_field(fields[i]);
+    }
+    return text;
+}
+
+}  // namespace
+
+std::string csv_field(const std::string& text) {
+    if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+    std::string quoted = "\"";
+    for (char c : text) {
+        if (c == '"') quoted += '"';  // a quote inside quotes is doubled
+        quoted += c;
+    }
+    return quoted + "\"";
+}
+
+CsvWriter::CsvWriter(std::string path, std::vector<std::string> header, Mode mode)
+    : path_(std::move(path)), header_(std::move(header)) {
+    PF_CHECK(!header_.empty(), "{}: a CSV file needs at least one column", path_);
+    create_parent_directories(path_);
+
+    std::error_code error;
+    bool keep_existing = mode == Mode::Append && fs::file_size(path_, error) > 0 && !error;
+    if (keep_existing) {
+        std::string text = read_file(path_);
+        // A crash in the middle of a row leaves a partial last line: drop it. With no
+        // complete line at all, not even the header made it, so start afresh.
+        size_t last_newline = text.rfind('\n');
+        size_t complete = last_newline == std::string::npos ? 0 : last_newline + 1;
+        if (complete < text.size()) {
+            fs::resize_file(path_, complete, error);
+            PF_CHECK(!error, "{}: cannot cut off a partial last line: {}", path_, error.message());
+            text.resize(complete);
+        }
+        std::vector<Record> first = parse_records(text, path_, 1);
+        keep_existing = !first.empty();
+        if (keep_existing)
+            PF_CHECK(first[0].fields == header_,
+                     "{}: the file has the columns {} but this run writes {}; write to a new "
+                     "file or delete this one",
+                     path_, join_fields(first[0].fields), join_fields(header_));
+    }
+    out_.open(path_, keep_existing ? std::ios::app : std::ios::trunc);
+    PF_CHECK(out_, "{}: cannot open for writing: {}", path_, std::strerror(errno));
+    if (!keep_existing) write_record(header_);
+}
+
+void CsvWriter::row(const std::vector<double>& values) {
+    std::vector<std::string> fields;
+    fields.reserve(values.size());
+    for (double value : values) fields.push_back(format_exact(value));
+    row(fields);
+}
+
+void CsvWriter::row(const std::vector<std::string>& fields) {
+    PF_CHECK(fields.size() == header_.size(), "{}: a row of {} fields for {} columns ({})", path_,
+             fields.size(), header_.size(), join_fields(header_));
+    write_record(fields);
+}
+
+void CsvWriter::write_record(const std::vector<std::string>& fields) {
+    // A lone empty field would be a blank line, which readers skip: quote it.
+    std::string line = fields.size() == 1 && fields[0].empty() ? "\"\"" : join_fields(fields);
+    out_ << line << '\n' << std::flush;  // flushed, so a crash keeps every finished row
+    PF_CHECK(out_, "{}: write failed: {}", path_, std::strerror(errno));
+}
+
+size_t CsvTable::column(const std::string& name) const {
+    for (size_t i = 0; i < header.size(); ++i)
+        if (header[i] == name) return i;
+    throw Error(fmt::format("{}: no column '{}' (columns: {})", path, name, join_fields(header)));
+}
+
+std::vector<double> CsvTable::numbers(const std::string& name) const {
+    size_t index = column(name);
+    std::vector<double> values;
+    values.reserve(rows.size());
+    for (size_t r = 0; r < rows.size(); ++r) {
+        const std::string& text = rows[r][index];
+        if (text.empty()) {
+            values.push_back(std::numeric_limits<double>::quiet_NaN());
+            continue;
+        }
+        // from_chars, unlike strtod, ignores the C locale: "2.5" is 2.5 everywhere.
+        double value = 0;
+        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        PF_CHECK(error == std::errc() && end == text.data() + text.size(),
+                 "{}: column '{}', data row {}: '{}' is not a number", path, name, r + 1, text);
+        values.push_back(value);
+    }
+    return values;
+}
+
+CsvTable read_csv(const std::string& path) {
+    std::vector<Record> records = parse_records(read_file(path), path);
+    PF_CHECK(!records.empty(), "{}: empty file, expected a header line", path);
+    CsvTable table{path, std::move(records[0].fields), {}};
+    for (size_t r = 1; r < records.size(); ++r) {
+        PF_CHECK(records[r].fields.size() == table.header.size(),
+                 "{}:{}: {} fields, but the header has {}", path, records[r].line,
+                 records[r].fields.size(), table.header.size());
+        table.rows.push_back(std::move(records[r].fields));
+    }
+    return table;
+}
+
+}  // namespace pf

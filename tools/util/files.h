@@ -1,0 +1,43 @@
+// files.h — reading and writing whole files, with errors that name the file.
+//
+//   std::string text = pf::read_file("data/austen.txt");   // throws pf::Error if unreadable
+//   pf::write_file("results/summary.json", text);          // creates results/ if needed
+//   pf::TempDir scratch;                                    // a fresh directory under /tmp,
+//   std::string path = scratch.file("log.csv");             // removed when `scratch` dies
+//
+// write_file is a plain write: a crash halfway leaves half a file. Checkpoints, which
+// must never be half-written, use the nn layer's atomic write instead.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace pf {
+
+// The whole file as bytes. Throws pf::Error "<path>: <reason>" if it is missing,
+// a directory, or cannot be read.
+std::string read_file(const std::string& path);
+
+// Replaces the file's contents, creating its parent directories first.
+void write_file(const std::string& path, const std::string& contents);
+
+// Creates the directories above `path` (nothing if it has none); pf::Error on failure.
+void create_parent_directories(const std::string& path);
+
+// A new, empty, uniquely named directory in the system's temp directory, removed with
+// everything in it when the object is destroyed. Used by tests and for gnuplot's scripts.
+class TempDir {
+public:
+    explicit TempDir(const std::string& prefix = "pf");
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+}  // namespace pf
