@@ -26,7 +26,7 @@ PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev z
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
-PROGRAMS := bench_ops
+PROGRAMS := train sample eval bench bench_ops approx
 LIB_SRC  := $(wildcard engine/*.cpp nn/*.cpp models/*.cpp tools/*/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)

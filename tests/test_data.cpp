@@ -8,6 +8,7 @@
 #include "tools/data/fasta.h"
 #include "tools/data/images.h"
 #include "tools/data/text.h"
+#include "tools/util/files.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -33,24 +34,6 @@ namespace fs = std::filesystem;
 using Catch::Contains;
 
 namespace {
-
-// A fresh folder under the system temp dir, removed with its contents at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() / fmt::format("pf_test_data_{}_{}", ::getpid(), counter++);
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_plain(const std::string& path, const std::string& bytes) {
     std::ofstream out(path, std::ios::binary);
@@ -80,13 +63,13 @@ TEST_CASE("a corpus directory gives train.txt and valid.txt as they are", "[data
     TempDir dir;
     write_plain(dir.file("train.txt"), "It is a truth universally acknowledged,\n");
     write_plain(dir.file("valid.txt"), "Sir Walter Elliot, of Kellynch Hall\n");
-    TextCorpus corpus = load_text_corpus(dir.path.string());
+    TextCorpus corpus = load_text_corpus(dir.path().string());
     REQUIRE(corpus.train == "It is a truth universally acknowledged,\n");
     REQUIRE(corpus.valid == "Sir Walter Elliot, of Kellynch Hall\n");
     REQUIRE_THAT(corpus.description, Contains("train.txt") && Contains("valid.txt"));
 
-    fs::remove(dir.path / "valid.txt");
-    REQUIRE_THROWS_WITH(load_text_corpus(dir.path.string()), Contains("valid.txt"));
+    fs::remove(dir.path() / "valid.txt");
+    REQUIRE_THROWS_WITH(load_text_corpus(dir.path().string()), Contains("valid.txt"));
 }
 
 TEST_CASE("a single text file holds out its last 10% from a line start", "[data]") {
@@ -663,7 +646,7 @@ TEST_CASE("load_image_dataset reads Fashion-MNIST-named files from a folder, wit
     TempDir dir;
     write_gzip(dir.file("t10k-images-idx3-ubyte.gz"), idx_file(0x803, {3, 2, 3}, idx_pixels()));
     write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_file(0x801, {3}, std::string{5, 6, 7}));
-    const std::string spec = "fashion-mnist:" + dir.path.string();
+    const std::string spec = "fashion-mnist:" + dir.path().string();
     ImageSet test = load_image_dataset(spec, "test", 2);
     REQUIRE(test.count == 2);
     REQUIRE(test.pixels.size() == 12);
@@ -674,7 +657,7 @@ TEST_CASE("load_image_dataset reads Fashion-MNIST-named files from a folder, wit
     REQUIRE_THROWS_WITH(load_image_dataset(spec, "train"),
                         Contains("train-images-idx3-ubyte") && Contains("dataset-fashion-mnist"));
     REQUIRE_THROWS_WITH(load_image_dataset(spec, "dev"), Contains("'dev'"));
-    REQUIRE_THROWS_WITH(load_image_dataset("cifar:" + dir.path.string(), "train"),
+    REQUIRE_THROWS_WITH(load_image_dataset("cifar:" + dir.path().string(), "train"),
                         Contains("unknown image data set"));
 }
 
@@ -733,7 +716,7 @@ TEST_CASE("load_png_folder centre-crops to a square and resizes", "[data]") {
     const std::array<uint8_t, 3> c0{255, 0, 0}, c1{0, 200, 0}, c2{0, 0, 100}, c3{9, 9, 9};
     write_test_png(dir.file("wide.png"), 4, 2, 3, columns_image({c0, c1, c2, c3}, 2));
 
-    ImageSet same = load_png_folder(dir.path.string(), 2);
+    ImageSet same = load_png_folder(dir.path().string(), 2);
     REQUIRE(same.count == 1);
     REQUIRE((same.height == 2 && same.width == 2 && same.channels == 3));
     for (int r = 0; r < 2; ++r) {
@@ -741,11 +724,11 @@ TEST_CASE("load_png_folder centre-crops to a square and resizes", "[data]") {
         REQUIRE(pixel_at(same, 0, r, 1) == std::array<int, 3>{0, 0, 100});
     }
     // Shrunk to 1x1: the mean of the square.
-    ImageSet one = load_png_folder(dir.path.string(), 1);
+    ImageSet one = load_png_folder(dir.path().string(), 1);
     REQUIRE(pixel_at(one, 0, 0, 0) == std::array<int, 3>{0, 100, 50});
     // Enlarged to 4x4: pixel centres at x = -0.25, 0.25, 0.75, 1.25 of the 2-wide square,
     // clamped to [0, 1]: weights of column 2 are 0, 1/4, 3/4, 1.
-    ImageSet big = load_png_folder(dir.path.string(), 4);
+    ImageSet big = load_png_folder(dir.path().string(), 4);
     const double weight[4] = {0, 0.25, 0.75, 1};
     for (int r = 0; r < 4; ++r)
         for (int c = 0; c < 4; ++c) {
@@ -765,7 +748,7 @@ TEST_CASE("load_png_folder: area averaging for non-integer shrinking, tall crops
     // 1 wide x 3 high, rows 10, 20, 30: the centred square is row 1.
     write_test_png(dir.file("b_tall.png"), 1, 3, 3, {10, 10, 10, 20, 20, 20, 30, 30, 30});
     write_plain(dir.file("c_notes.txt"), "not an image");
-    ImageSet set = load_png_folder(dir.path.string(), 2);
+    ImageSet set = load_png_folder(dir.path().string(), 2);
     REQUIRE(set.count == 2);  // the .txt is ignored
     for (int r = 0; r < 2; ++r) {
         REQUIRE(pixel_at(set, 0, r, 0) == std::array<int, 3>{30, 30, 30});
@@ -780,7 +763,7 @@ TEST_CASE("load_png_folder: sorted by name, limit, errors name the file or folde
     for (const auto& [name, value] :
          std::vector<std::pair<std::string, uint8_t>>{{"b.png", 2}, {"c.png", 3}, {"a.png", 1}})
         write_test_png(dir.file(name), 2, 2, 3, std::vector<uint8_t>(12, value));
-    ImageSet two = load_png_folder(dir.path.string(), 2, 2);
+    ImageSet two = load_png_folder(dir.path().string(), 2, 2);
     REQUIRE(two.count == 2);
     REQUIRE(two.image(0)[0] == 1);  // a.png
     REQUIRE(two.image(1)[0] == 2);  // b.png
@@ -788,27 +771,27 @@ TEST_CASE("load_png_folder: sorted by name, limit, errors name the file or folde
     // A PNG cut in half, then one that is not a PNG at all.
     std::string png = read_plain(dir.file("c.png"));
     write_plain(dir.file("c.png"), png.substr(0, png.size() / 2));
-    REQUIRE_THROWS_WITH(load_png_folder(dir.path.string(), 2), Contains("c.png"));
+    REQUIRE_THROWS_WITH(load_png_folder(dir.path().string(), 2), Contains("c.png"));
     write_plain(dir.file("c.png"), "definitely not a PNG file");
-    REQUIRE_THROWS_WITH(load_png_folder(dir.path.string(), 2),
+    REQUIRE_THROWS_WITH(load_png_folder(dir.path().string(), 2),
                         Contains("c.png") && Contains("cannot decode"));
 
     TempDir empty;
-    REQUIRE_THROWS_WITH(load_png_folder(empty.path.string(), 2),
-                        Contains(empty.path.string()) && Contains("no .png"));
+    REQUIRE_THROWS_WITH(load_png_folder(empty.path().string(), 2),
+                        Contains(empty.path().string()) && Contains("no .png"));
     REQUIRE_THROWS_WITH(load_png_folder(empty.file("missing"), 2), Contains("missing"));
 }
 
 TEST_CASE("imagenet64 spec: train_64x64/valid_64x64 folders, or the last 5% as test", "[data]") {
     TempDir dir;
-    fs::create_directories(dir.path / "train_64x64");
-    fs::create_directories(dir.path / "valid_64x64");
+    fs::create_directories(dir.path() / "train_64x64");
+    fs::create_directories(dir.path() / "valid_64x64");
     for (int i = 0; i < 3; ++i)
-        write_test_png((dir.path / "train_64x64" / fmt::format("{}.png", i)).string(), 8, 8, 3,
+        write_test_png((dir.path() / "train_64x64" / fmt::format("{}.png", i)).string(), 8, 8, 3,
                        std::vector<uint8_t>(192, 50));
-    write_test_png((dir.path / "valid_64x64" / "0.png").string(), 8, 8, 3,
+    write_test_png((dir.path() / "valid_64x64" / "0.png").string(), 8, 8, 3,
                    std::vector<uint8_t>(192, 60));
-    const std::string spec = "imagenet64:" + dir.path.string();
+    const std::string spec = "imagenet64:" + dir.path().string();
     ImageSet train = load_image_dataset(spec, "train");
     REQUIRE((train.count == 3 && train.height == 64 && train.width == 64 && train.channels == 3));
     REQUIRE(
@@ -823,7 +806,7 @@ TEST_CASE("imagenet64 spec: train_64x64/valid_64x64 folders, or the last 5% as t
     for (int i = 0; i < 20; ++i)
         write_test_png(flat.file(fmt::format("img{:02d}.png", i)), 4, 4, 3,
                        std::vector<uint8_t>(48, uint8_t(i)));
-    const std::string flat_spec = "imagenet64:" + flat.path.string();
+    const std::string flat_spec = "imagenet64:" + flat.path().string();
     ImageSet flat_train = load_image_dataset(flat_spec, "train");
     ImageSet flat_test = load_image_dataset(flat_spec, "test");
     REQUIRE(flat_train.count == 19);
@@ -873,7 +856,7 @@ TEST_CASE("write_png writes a PNG that decodes to the same pixels", "[data]") {
     std::vector<uint8_t> pixels;
     for (int i = 0; i < 5 * 3 * 3; ++i) pixels.push_back(uint8_t(i * 5));
     write_png(dir.file("small.png"), pixels.data(), 5, 3, 3);
-    for (const auto& entry : fs::directory_iterator(dir.path))  // no temporary file left
+    for (const auto& entry : fs::directory_iterator(dir.path()))  // no temporary file left
         REQUIRE(entry.path().filename() == "small.png");
 
     int width = 0, height = 0, channels = 0;

@@ -2,6 +2,7 @@
 // forward, configuration round trip, sampling, and a tiny model that learns.
 #include "gradcheck.h"
 
+#include "models/generate.h"
 #include "models/sequence_model.h"
 #include "nn/optim.h"
 
@@ -139,4 +140,19 @@ TEST_CASE("a tiny favor language model learns a repeating pattern in seconds", "
     INFO("loss " << first << " -> " << last);
     REQUIRE(first > 1.8f);   // about ln 8 = 2.08 at the start
     REQUIRE(last < 0.2f);
+}
+
+TEST_CASE("recurrent generation samples the same tokens as full recomputation", "[models]") {
+    for (std::string attention : {"favor", "softmax"}) {
+        INFO(attention);
+        Generator init(11), dropout(12);
+        SequenceModel model(tiny_config(attention), init, dropout);
+        model.eval();
+        Generator a(13), b(13);
+        std::vector<int32_t> prompt{3, 1, 4};
+        std::vector<int32_t> recurrent = generate(model, {prompt}, 20, 1.0f, a)[0];
+        std::vector<int32_t> full = generate_by_full_forward(model, prompt, 20, 1.0f, b);
+        REQUIRE(recurrent.size() == 23);
+        REQUIRE(recurrent == full);
+    }
 }

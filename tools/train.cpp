@@ -1,6 +1,6 @@
 // train.cpp — train a Performer (or a softmax Transformer) on text, images or proteins.
 //
-//   build/train --task text --attention favor --layers 4 --dim 256 --heads 4 \
+//   build/train --task text --attention favor --layers 4 --dim 256 --heads 4
 //               --seq-len 256 --batch 16 --steps 2000 --lr 1e-3 --out runs/austen
 //   build/train --out runs/austen --steps 4000 --resume      # continue that run further
 //

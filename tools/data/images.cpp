@@ -3,7 +3,7 @@
 
 #include "engine/error.h"
 #include "nn/checkpoint.h"
-#include "tools/data/files.h"
+#include "tools/util/files.h"
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>

@@ -1,0 +1,50 @@
+// eval.cpp — score a trained model on held-out data.
+//
+//   build/eval --ckpt runs/austen/model.ckpt            # result: bits_per_byte=... tokens=...
+//   build/eval --ckpt runs/fmnist/model.ckpt             # result: bits_per_dim=...
+//   build/eval --ckpt runs/protein/model.ckpt            # result: accuracy=... perplexity=...
+//
+// The task and its data come from the checkpoint; --data points elsewhere (same kind).
+// Text is scored on its held-out part (a whole book for the Austen corpus), images and
+// proteins on their test split.
+#include "tools/training/trainer.h"
+#include "tools/util/cli.h"
+#include "tools/util/result.h"
+#include "tools/util/timing.h"
+
+#include <fmt/format.h>
+
+using namespace pf;
+
+int main(int argc, char** argv) {
+    CLI::App app{"Evaluate a trained model on held-out data", "eval"};
+    std::string checkpoint, data, split = "test";
+    int64_t batch = 8, max_batches = 1000000;
+    app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
+    app.add_option("--data", data, "other data of the same kind than the checkpoint's");
+    app.add_option("--split", split, "test | valid (text: both mean the held-out part)")
+        ->check(CLI::IsMember({"test", "valid"}));
+    app.add_option("--batch", batch, "sequences per forward pass")->check(CLI::PositiveNumber);
+    app.add_option("--max-batches", max_batches, "score at most this many batches")
+        ->check(CLI::PositiveNumber);
+    add_threads_option(app);
+    return run_program(app, argc, argv, [&] {
+        Generator dropout(0);
+        training::LoadedModel loaded = training::load_model(checkpoint, dropout);
+        if (!data.empty()) loaded.task.data = data;
+        std::unique_ptr<training::Task> task = training::make_task(loaded.task);
+        fmt::print("{}: {} attention, {} layers, step {}\n", checkpoint,
+                   loaded.model->config().attention, loaded.model->config().layers, loaded.step);
+        fmt::print("data: {}\n", task->description());
+        double start = now_seconds();
+        training::Evaluation e = training::evaluate(*loaded.model, *task, split, batch,
+                                                    loaded.seq_len, max_batches);
+        double seconds = now_seconds() - start;
+        ResultLine result;
+        for (const training::Metric& m : e.metrics)
+            if (m.name != "loss") result.add(m.name, m.value);
+        result.add("loss", e.loss).add("tokens", e.tokens).add("seconds", seconds);
+        result.print();
+        return 0;
+    });
+}
