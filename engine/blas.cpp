@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 namespace pf::blas {
@@ -18,9 +19,12 @@ void make_openblas_single_threaded() {
     std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
+std::atomic<int64_t> g_flops{0};
+
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
+    g_flops.fetch_add(2 * M * N * K, std::memory_order_relaxed);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), alpha, A, int(lda),
                 B, int(ldb), beta, C, int(ldc));
@@ -116,5 +120,8 @@ void gemm_openblas_threaded(bool trans_a, bool trans_b, int64_t M, int64_t N, in
     sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     openblas_set_num_threads(1);
 }
+
+int64_t flop_count() { return g_flops.load(); }
+void reset_flop_count() { g_flops = 0; }
 
 }  // namespace pf::blas

@@ -41,4 +41,9 @@ void gemm_openblas_threaded(bool trans_a, bool trans_b, int64_t M, int64_t N, in
                             float alpha, const float* A, int64_t lda, const float* B,
                             int64_t ldb, float beta, float* C, int64_t ldc);
 
+// Floating-point operations (2 M N K per product) of every product computed since
+// the last reset, on any thread: benchmarks count a model's FLOPs this way.
+int64_t flop_count();
+void reset_flop_count();
+
 }  // namespace pf::blas

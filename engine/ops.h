@@ -73,6 +73,9 @@ Tensor sum_to(const Tensor& x, const Shape& shape);  // sum broadcast axes away
 //   → (..., M, N). The leading (batch) axes of a and b must be equal, or b is 2-D
 //   and is used for every batch item (a Linear layer: x (B, L, D) @ W (D, N)).
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// linear(x, W, b) = x W + b for x (..., K), W (K, N), b (N) or undefined → (..., N):
+// one fused op (the bias goes in before the product, PyTorch's addmm).
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b = {});
 
 // ---- neural-network ops (ops_nn.cpp) ---------------------------------------------------
 // softmax(scale * x) over the last axis. causal: in each matrix of the last two axes,

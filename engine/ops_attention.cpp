@@ -15,12 +15,15 @@
 // and matrix-vector products, memory-bound; the chunked form runs at BLAS speed
 // (measured with build/bench: see the README). Its cost per position is
 // 2C(m + dv) + 4 m dv multiply-adds, so C should be small but big enough for BLAS.
+// Each pair of products that share an output is one GEMM over a side-by-side block,
+// e.g. Y_c = [Q_c | tril(Q_c K_c^T)] [S ; V_c]: fewer, larger calls run faster.
 //
 // Backward, with G = dL/dY, runs two passes and stores no prefix sums either:
 //   forward order:   dQ_c = tril(G_c V_c^T) K_c + G_c S^T,         S += K_c^T V_c
 //   reverse order:   dK_c = tril(G_c V_c^T)^T Q_c + V_c R^T
 //                    dV_c = tril(Q_c K_c^T)^T G_c + K_c R,          R += Q_c^T G_c
-// where R = sum over later chunks of q_i g_i^T (m x dv). tril keeps j <= i.
+// where R = sum over later chunks of q_i g_i^T (m x dv). tril keeps j <= i, and
+// tril(A)^T = triu(A^T), computed directly: tril(G V^T)^T = triu(V G^T).
 #include "engine/blas.h"
 #include "engine/kernels.h"
 
@@ -30,9 +33,19 @@ namespace pf {
 
 namespace {
 
-// Zero the entries above the diagonal of an n x n row-major matrix (keep j <= i).
-void keep_lower_triangle(float* a, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) std::fill(a + i * n + i + 1, a + (i + 1) * n, 0.0f);
+// In an n x n block with row stride ld: zero the entries above the diagonal (tril,
+// keep j <= i) or below it (triu, keep j >= i).
+void keep_lower_triangle(float* a, int64_t n, int64_t ld) {
+    for (int64_t i = 0; i < n; ++i) std::fill(a + i * ld + i + 1, a + i * ld + n, 0.0f);
+}
+void keep_upper_triangle(float* a, int64_t n, int64_t ld) {
+    for (int64_t i = 0; i < n; ++i) std::fill(a + i * ld, a + i * ld + i, 0.0f);
+}
+
+// Copy an n x width block (row stride `width`) into columns [column, column + width)
+// of a matrix with row stride ld.
+void copy_block(const float* from, int64_t n, int64_t width, float* to, int64_t ld) {
+    for (int64_t i = 0; i < n; ++i) std::copy_n(from + i * width, width, to + i * ld);
 }
 
 struct Sizes {
@@ -55,49 +68,63 @@ Sizes check_sizes(const Tensor& q, const Tensor& k, const Tensor& v) {
 // One (batch item): Y = causal dot product of Q (L x m), K (L x m), V (L x dv).
 void forward_item(const float* Q, const float* K, const float* V, float* Y, Sizes s,
                   int64_t C) {
-    std::vector<float> S(s.m * s.dv, 0.0f), A(C * C);
+    const int64_t m = s.m, dv = s.dv;
+    // left (n x (m + n)) = [Q_c | tril(Q_c K_c^T)];  right ((m + n) x dv) = [S ; V_c]
+    std::vector<float> left(C * (m + C)), right((m + C) * dv, 0.0f);
+    float* S = right.data();
     for (int64_t c0 = 0; c0 < s.L; c0 += C) {
-        int64_t n = std::min(C, s.L - c0);
-        const float *Qc = Q + c0 * s.m, *Kc = K + c0 * s.m, *Vc = V + c0 * s.dv;
-        float* Yc = Y + c0 * s.dv;
-        blas::gemm(false, true, n, n, s.m, 1, Qc, s.m, Kc, s.m, 0, A.data(), n);      // Q_c K_c^T
-        keep_lower_triangle(A.data(), n);
-        blas::gemm(false, false, n, s.dv, n, 1, A.data(), n, Vc, s.dv, 0, Yc, s.dv);   // tril(.) V_c
-        blas::gemm(false, false, n, s.dv, s.m, 1, Qc, s.m, S.data(), s.dv, 1, Yc, s.dv);  // + Q_c S
-        blas::gemm(true, false, s.m, s.dv, n, 1, Kc, s.m, Vc, s.dv, 1, S.data(), s.dv);   // S += K_c^T V_c
+        const int64_t n = std::min(C, s.L - c0), ld = m + n;
+        const float *Qc = Q + c0 * m, *Kc = K + c0 * m, *Vc = V + c0 * dv;
+        copy_block(Qc, n, m, left.data(), ld);
+        blas::gemm(false, true, n, n, m, 1, Qc, m, Kc, m, 0, left.data() + m, ld);
+        keep_lower_triangle(left.data() + m, n, ld);
+        std::copy_n(Vc, n * dv, right.data() + m * dv);
+        blas::gemm(false, false, n, dv, ld, 1, left.data(), ld, right.data(), dv, 0, Y + c0 * dv, dv);
+        blas::gemm(true, false, m, dv, n, 1, Kc, m, Vc, dv, 1, S, dv);  // S += K_c^T V_c
     }
 }
 
 void backward_item(const float* Q, const float* K, const float* V, const float* G, float* dQ,
                    float* dK, float* dV, Sizes s, int64_t C) {
-    std::vector<float> state(s.m * s.dv, 0.0f), A(C * C);
-    // Forward order: dQ, with S (in `state`) the sum over past chunks.
+    const int64_t m = s.m, dv = s.dv;
+    std::vector<float> left(C * (std::max(m, dv) + C));
+    // Forward order: dQ_c = [G_c | tril(G_c V_c^T)] [S^T ; K_c].
+    std::vector<float> right_q((dv + C) * m, 0.0f);
+    float* S_t = right_q.data();  // S^T: dv x m
     for (int64_t c0 = 0; c0 < s.L; c0 += C) {
-        int64_t n = std::min(C, s.L - c0);
-        const float *Kc = K + c0 * s.m, *Vc = V + c0 * s.dv, *Gc = G + c0 * s.dv;
-        float* dQc = dQ + c0 * s.m;
-        blas::gemm(false, true, n, n, s.dv, 1, Gc, s.dv, Vc, s.dv, 0, A.data(), n);   // G_c V_c^T
-        keep_lower_triangle(A.data(), n);
-        blas::gemm(false, false, n, s.m, n, 1, A.data(), n, Kc, s.m, 0, dQc, s.m);     // tril(.) K_c
-        blas::gemm(false, true, n, s.m, s.dv, 1, Gc, s.dv, state.data(), s.dv, 1, dQc, s.m);  // + G_c S^T
-        blas::gemm(true, false, s.m, s.dv, n, 1, Kc, s.m, Vc, s.dv, 1, state.data(), s.dv);
+        const int64_t n = std::min(C, s.L - c0), ld = dv + n;
+        const float *Kc = K + c0 * m, *Vc = V + c0 * dv, *Gc = G + c0 * dv;
+        copy_block(Gc, n, dv, left.data(), ld);
+        blas::gemm(false, true, n, n, dv, 1, Gc, dv, Vc, dv, 0, left.data() + dv, ld);
+        keep_lower_triangle(left.data() + dv, n, ld);
+        std::copy_n(Kc, n * m, right_q.data() + dv * m);
+        blas::gemm(false, false, n, m, ld, 1, left.data(), ld, right_q.data(), m, 0, dQ + c0 * m, m);
+        blas::gemm(true, false, dv, m, n, 1, Vc, dv, Kc, m, 1, S_t, m);  // S^T += V_c^T K_c
     }
-    // Reverse order: dK, dV, with R (in `state`) the sum over later chunks of q g^T.
-    std::fill(state.begin(), state.end(), 0.0f);
-    int64_t last = (s.L - 1) / C * C;
+    // Reverse order, with R = sum over later chunks of q g^T (m x dv):
+    //   dK_c = [V_c | triu(V_c G_c^T)] [R^T ; Q_c],  dV_c = [K_c | triu(K_c Q_c^T)] [R ; G_c]
+    std::vector<float> right_k((dv + C) * m, 0.0f), right_v((m + C) * dv, 0.0f);
+    float* R_t = right_k.data();  // R^T: dv x m
+    float* R = right_v.data();    // R: m x dv
+    const int64_t last = (s.L - 1) / C * C;
     for (int64_t c0 = last; c0 >= 0; c0 -= C) {
-        int64_t n = std::min(C, s.L - c0);
-        const float *Qc = Q + c0 * s.m, *Kc = K + c0 * s.m, *Vc = V + c0 * s.dv, *Gc = G + c0 * s.dv;
-        float *dKc = dK + c0 * s.m, *dVc = dV + c0 * s.dv;
-        blas::gemm(false, true, n, n, s.dv, 1, Gc, s.dv, Vc, s.dv, 0, A.data(), n);   // G_c V_c^T
-        keep_lower_triangle(A.data(), n);
-        blas::gemm(true, false, n, s.m, n, 1, A.data(), n, Qc, s.m, 0, dKc, s.m);      // tril(.)^T Q_c
-        blas::gemm(false, true, n, s.m, s.dv, 1, Vc, s.dv, state.data(), s.dv, 1, dKc, s.m);  // + V_c R^T
-        blas::gemm(false, true, n, n, s.m, 1, Qc, s.m, Kc, s.m, 0, A.data(), n);       // Q_c K_c^T
-        keep_lower_triangle(A.data(), n);
-        blas::gemm(true, false, n, s.dv, n, 1, A.data(), n, Gc, s.dv, 0, dVc, s.dv);   // tril(.)^T G_c
-        blas::gemm(false, false, n, s.dv, s.m, 1, Kc, s.m, state.data(), s.dv, 1, dVc, s.dv);  // + K_c R
-        blas::gemm(true, false, s.m, s.dv, n, 1, Qc, s.m, Gc, s.dv, 1, state.data(), s.dv);   // R += Q_c^T G_c
+        const int64_t n = std::min(C, s.L - c0);
+        const float *Qc = Q + c0 * m, *Kc = K + c0 * m, *Vc = V + c0 * dv, *Gc = G + c0 * dv;
+        int64_t ld = dv + n;
+        copy_block(Vc, n, dv, left.data(), ld);
+        blas::gemm(false, true, n, n, dv, 1, Vc, dv, Gc, dv, 0, left.data() + dv, ld);
+        keep_upper_triangle(left.data() + dv, n, ld);
+        std::copy_n(Qc, n * m, right_k.data() + dv * m);
+        blas::gemm(false, false, n, m, ld, 1, left.data(), ld, right_k.data(), m, 0, dK + c0 * m, m);
+        ld = m + n;
+        copy_block(Kc, n, m, left.data(), ld);
+        blas::gemm(false, true, n, n, m, 1, Kc, m, Qc, m, 0, left.data() + m, ld);
+        keep_upper_triangle(left.data() + m, n, ld);
+        std::copy_n(Gc, n * dv, right_v.data() + m * dv);
+        blas::gemm(false, false, n, dv, ld, 1, left.data(), ld, right_v.data(), dv, 0, dV + c0 * dv, dv);
+        blas::gemm(true, false, m, dv, n, 1, Qc, m, Gc, dv, 1, R, dv);  // R += Q_c^T G_c
+        for (int64_t i = 0; i < m; ++i)                                 // and R^T
+            for (int64_t j = 0; j < dv; ++j) R_t[j * m + i] = R[i * dv + j];
     }
 }
 

@@ -82,4 +82,41 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     });
 }
 
+// linear:  y = x W + b   x: (..., K), W: (K, N), b: (N) or undefined → y: (..., N)
+//   dx = g W^T,  dW = X^T G (all rows of x and g stacked: (R, K), (R, N)),  db = sum of g's rows
+// Fused: b is copied into every row of y and the product added onto it (beta = 1), so
+// b is never expanded into a tensor of its own. Equals add(matmul(x, W), b) (tested).
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
+    PF_CHECK(x.defined() && W.defined(), "linear: undefined operand");
+    PF_CHECK(W.dim() == 2 && x.dim() >= 1 && x.shape().back() == W.shape()[0],
+             "linear: input {} does not fit weight {} (want (..., K) and (K, N))",
+             shape_str(x.shape()), shape_str(W.shape()));
+    const int64_t K = W.shape()[0], N = W.shape()[1], R = K == 0 ? 0 : x.numel() / K;
+    PF_CHECK(!b.defined() || b.shape() == Shape{N}, "linear: bias {} for weight {} (want ({}))",
+             shape_str(b.shape()), shape_str(W.shape()), N);
+    Shape out_shape = x.shape();
+    out_shape.back() = N;
+    Tensor y = Tensor::empty(out_shape);
+    float* out = y.mutable_data();
+    if (b.defined()) {
+        const float* bias = b.data();
+        parallel_for(R, kernels::row_grain(N), [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; ++r) std::copy_n(bias, N, out + r * N);
+        });
+    }
+    blas::gemm(false, false, R, N, K, 1.0f, x.data(), K, W.data(), N, b.defined() ? 1.0f : 0.0f,
+               out, N);
+    std::vector<Tensor> inputs{x, W};
+    if (b.defined()) inputs.push_back(b);
+    bool need_x = x.requires_grad(), need_W = W.requires_grad(), has_b = b.defined();
+    return record("linear", y, inputs, [=, x_shape = x.shape(), sx = SavedTensor(x),
+                                        sW = SavedTensor(W)](const Tensor& g) {
+        Tensor g2 = reshape(g, {R, N});
+        Grads grads{need_x ? reshape(matmul(g2, sW.get(), false, true), x_shape) : Tensor(),
+                    need_W ? matmul(reshape(sx.get(), {R, K}), g2, true, false) : Tensor()};
+        if (has_b) grads.push_back(sum(g2, 0));
+        return grads;
+    });
+}
+
 }  // namespace pf

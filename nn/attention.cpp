@@ -73,8 +73,9 @@ Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool caus
         if (!is_query) c = max(c, -2, /*keepdim=*/true);    // per (batch, head): (B, H, 1, 1)
     }
     if (!is_query && causal) eps = 0.0f;  // so that c cancels exactly (no peeking ahead)
-    Tensor shift = add_scalar(add(h, c), 0.5f * std::log(float(m)));  // h + c + ln(m)/2
-    Tensor phi = exp(sub(u, shift));
+    // -(h + c + ln(m)/2), negated while small: (B, H, L, 1) or so, not (B, H, L, m)
+    Tensor shift = neg(add_scalar(add(h, c), 0.5f * std::log(float(m))));
+    Tensor phi = exp(add(u, shift));
     return eps == 0.0f ? phi : add_scalar(phi, eps / std::sqrt(float(m)));
 }
 
@@ -164,10 +165,14 @@ MultiHeadAttention::MultiHeadAttention(const AttentionConfig& config, Generator&
     PF_CHECK(!uses_random_features(config.mechanism) || config.features >= 1,
              "attention: {} needs at least one random feature", mechanism_name(config.mechanism));
     // GPT-2's initialisation: N(0, 0.02^2) weights, zero biases.
-    w_qkv_ = register_parameter("qkv.weight", Tensor::randn({D, 3 * D}, gen, 0.0f, 0.02f));
-    b_qkv_ = register_parameter("qkv.bias", Tensor::zeros({3 * D}));
-    w_out_ = register_parameter("out.weight", Tensor::randn({D, D}, gen, 0.0f, 0.02f));
-    b_out_ = register_parameter("out.bias", Tensor::zeros({D}));
+    auto weight = [&](const char* name) {
+        return register_parameter(name, Tensor::randn({D, D}, gen, 0.0f, 0.02f));
+    };
+    auto bias = [&](const char* name) { return register_parameter(name, Tensor::zeros({D})); };
+    w_q_ = weight("query.weight"), b_q_ = bias("query.bias");
+    w_k_ = weight("key.weight"), b_k_ = bias("key.bias");
+    w_v_ = weight("value.weight"), b_v_ = bias("value.bias");
+    w_out_ = weight("out.weight"), b_out_ = bias("out.bias");
     if (uses_random_features(config.mechanism)) {
         features_ = register_buffer("features", Tensor::zeros({config.features, head_dim_}));
         redraw_features(gen);
@@ -216,12 +221,12 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_mask) {
     PF_CHECK(x.dim() == 3 && x.shape()[2] == config_.dim,
              "attention: input {} is not (B, L, {})", shape_str(x.shape()), config_.dim);
     const int64_t B = x.shape()[0], L = x.shape()[1], H = config_.heads, d = head_dim_;
-    Tensor qkv = add(matmul(x, w_qkv_), b_qkv_);                             // (B, L, 3D)
-    qkv = permute(reshape(qkv, {B, L, 3, H, d}), {2, 0, 3, 1, 4});          // (3, B, H, L, d)
-    auto part = [&](int64_t i) { return reshape(slice(qkv, 0, i, i + 1), {B, H, L, d}); };
-    Tensor out = attend(part(0), part(1), part(2), key_mask);               // (B, H, L, d)
-    out = reshape(permute(out, {0, 2, 1, 3}), {B, L, H * d});
-    return add(matmul(out, w_out_), b_out_);
+    auto heads = [&](const Tensor& w, const Tensor& b) {  // (B, L, D) → (B, H, L, d)
+        return permute(reshape(linear(x, w, b), {B, L, H, d}), {0, 2, 1, 3});
+    };
+    Tensor out = attend(heads(w_q_, b_q_), heads(w_k_, b_k_), heads(w_v_, b_v_), key_mask);
+    out = reshape(permute(out, {0, 2, 1, 3}), {B, L, H * d});  // (B, L, D)
+    return linear(out, w_out_, b_out_);
 }
 
 // ---- recurrent decoding -----------------------------------------------------------------
@@ -243,7 +248,8 @@ Tensor MultiHeadAttention::decode_step(const Tensor& x_t, DecodeState& state) co
     PF_CHECK(x_t.dim() == 2 && x_t.shape()[1] == config_.dim,
              "attention: decode_step input {} is not (B, {})", shape_str(x_t.shape()), config_.dim);
     const int64_t B = x_t.shape()[0], H = config_.heads, d = head_dim_, D = config_.dim;
-    Tensor qkv = add(matmul(x_t, w_qkv_), b_qkv_);  // (B, 3D): q, k, v of this position
+    // q, k, v of this position side by side: (B, 3D)
+    Tensor qkv = concat({linear(x_t, w_q_, b_q_), linear(x_t, w_k_, b_k_), linear(x_t, w_v_, b_v_)}, 1);
     Tensor out = Tensor::empty({B, D});
     const float* p = qkv.data();
     float* o = out.mutable_data();
@@ -332,7 +338,7 @@ Tensor MultiHeadAttention::decode_step(const Tensor& x_t, DecodeState& state) co
         }
     }
     state.position++;
-    return add(matmul(out, w_out_), b_out_);
+    return linear(out, w_out_, b_out_);
 }
 
 }  // namespace pf::nn

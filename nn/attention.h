@@ -106,7 +106,8 @@ private:
 
     AttentionConfig config_;
     int64_t head_dim_;
-    Tensor w_qkv_, b_qkv_, w_out_, b_out_;  // (D, 3D), (3D), (D, D), (D)
+    Tensor w_q_, w_k_, w_v_, w_out_;        // (D, D) each
+    Tensor b_q_, b_k_, b_v_, b_out_;        // (D) each
     Tensor features_;                       // (m, d), a buffer
 };
 

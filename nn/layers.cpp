@@ -25,10 +25,7 @@ Tensor Linear::forward(const Tensor& x) const {
     PF_CHECK(x.dim() >= 1 && x.size(-1) == in_features_,
              "Linear({}, {}): input of shape {} (want (..., {}))", in_features_, out_features_,
              shape_str(x.shape()), in_features_);
-    Tensor y = x.dim() == 1 ? reshape(matmul(reshape(x, {1, in_features_}), weight_),
-                                      {out_features_})
-                            : matmul(x, weight_);
-    return bias_.defined() ? add(y, bias_) : y;
+    return linear(x, weight_, bias_);  // one fused op: x W + b
 }
 
 // ---- LayerNorm ------------------------------------------------------------------------

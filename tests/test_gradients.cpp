@@ -257,3 +257,11 @@ TEST_CASE("gradient: softmax with a scale and a causal mask", "[gradient]") {
     REQUIRE_GRADIENTS([](const std::vector<Tensor>& t) { return softmax(t[0], 0.7f, true); },
                       {random_tensor({2, 4, 4}, gen)});
 }
+
+TEST_CASE("gradient: linear, with and without bias", "[gradient]") {
+    Generator gen(34);
+    REQUIRE_GRADIENTS([](const std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); },
+                      {random_tensor({2, 3, 4}, gen), random_tensor({4, 5}, gen), random_tensor({5}, gen)});
+    REQUIRE_GRADIENTS([](const std::vector<Tensor>& t) { return linear(t[0], t[1]); },
+                      {random_tensor({4}, gen), random_tensor({4, 2}, gen)});
+}

@@ -184,6 +184,25 @@ TEST_CASE("embedding, dropout, cumsum, where, masked_fill", "[ops]") {
     REQUIRE(masked_fill(Tensor::ones({2, 2}), causal, -1e9f).at({0, 1}) == -1e9f);
 }
 
+TEST_CASE("fused linear equals matmul plus a broadcast bias, values and gradients", "[ops]") {
+    Generator gen(45);
+    Tensor x = random_tensor({3, 70, 40}, gen).requires_grad_();  // big enough to be split
+    Tensor W = random_tensor({40, 90}, gen).requires_grad_(), b = random_tensor({90}, gen).requires_grad_();
+    Tensor weights = random_tensor({3, 70, 90}, gen);
+    Tensor fused = linear(x, W, b);
+    sum(mul(fused, weights)).backward();
+    std::vector<Tensor> fused_grads{x.grad(), W.grad(), b.grad()};
+    x.zero_grad(), W.zero_grad(), b.zero_grad();
+    Tensor composed = add(matmul(x, W), b);
+    sum(mul(composed, weights)).backward();
+    REQUIRE(max_abs_diff(fused, composed) < 1e-4);
+    REQUIRE(max_abs_diff(fused_grads[0], x.grad()) < 1e-4);
+    REQUIRE(max_abs_diff(fused_grads[1], W.grad()) < 1e-3);
+    REQUIRE(max_abs_diff(fused_grads[2], b.grad()) < 1e-3);
+    REQUIRE_THROWS_WITH(linear(x, Tensor::zeros({41, 2})), Catch::Contains("linear") && Catch::Contains("(41, 2)"));
+    REQUIRE_THROWS_WITH(linear(x, W, Tensor::zeros({3})), Catch::Contains("bias"));
+}
+
 TEST_CASE("bad input throws an error naming the op and the shapes", "[ops][errors]") {
     Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4, 3});
     REQUIRE_THROWS_WITH(add(a, b), Catch::Contains("add") && Catch::Contains("(2, 3)") &&

@@ -1,8 +1,10 @@
-// bench.cpp — the paper's speed figure: attention forward + backward time and memory
-// against sequence length.
+// bench.cpp — the paper's speed figure, and the speed of whole models.
 //
 //   build/bench [--quick] [--max-length 65536] [--out results/bench_attention.csv]
+//   build/bench --model [--attention favor]              # a training step, MFU, decoding
+//   build/bench --model --task image                     # 64x64x3 images: L = 12288
 //
+// Attention (the default):
 // One attention layer (projections included) with batch 1, 4 heads of width 64
 // (D = 256) and m = 128 random features, for softmax, favor, relu and identity
 // ("X (OPT)": no attention at all, the speed limit), bidirectional and causal, at
@@ -12,9 +14,12 @@
 // the engine's allocator (exact and unaffected by other processes). Writes a CSV and a
 // PNG (log-log time vs L and memory vs L) and ends with a `result:` line of ratios.
 #include "engine/allocator.h"
+#include "engine/blas.h"
 #include "engine/ops.h"
 #include "engine/thread_pool.h"
+#include "models/generate.h"
 #include "nn/attention.h"
+#include "nn/optim.h"
 #include "tools/util/cli.h"
 #include "tools/util/csv.h"
 #include "tools/util/plot.h"
@@ -23,9 +28,12 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <thread>
 
 using namespace pf;
 using namespace pf::nn;
@@ -50,21 +58,21 @@ double step(MultiHeadAttention& attention, Tensor x) {
     return double(Storage::peak_bytes() - before) / (1 << 20);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    CLI::App app{"Attention speed and memory vs sequence length (Performer, Fig. 1)", "bench"};
-    bool quick = false;
+struct Options {
+    bool quick = false, model = false;
     int64_t max_length = 65536;
     double memory_budget_gib = 16, time_budget_s = 60;
     std::string out = "results/bench_attention.csv";
-    app.add_flag("--quick", quick, "lengths up to 4096, fewer repetitions: a smoke run");
-    app.add_option("--max-length", max_length, "longest sequence")->check(CLI::PositiveNumber);
-    app.add_option("--memory-budget", memory_budget_gib, "GiB of tensors one step may use");
-    app.add_option("--time-budget", time_budget_s, "seconds one forward+backward may take");
-    app.add_option("--out", out, "CSV file; the PNG plot is written beside it");
-    add_threads_option(app);
-    return run_program(app, argc, argv, [&] {
+    std::string task = "text", attention = "favor";
+    int64_t dim = 256, layers = 0, steps = 0;
+};
+
+int attention_sweep(Options options) {
+    int64_t max_length = options.max_length;
+    double memory_budget_gib = options.memory_budget_gib, time_budget_s = options.time_budget_s;
+    bool quick = options.quick;
+    const std::string& out = options.out;
+    {
         if (quick) max_length = std::min<int64_t>(max_length, 4096);
         const std::vector<Mechanism> mechanisms = {Mechanism::Softmax, Mechanism::Favor,
                                                    Mechanism::Relu, Mechanism::Identity};
@@ -191,5 +199,200 @@ int main(int argc, char** argv) {
         result.add("threads", int64_t(num_threads()));
         fmt::print("{}\n", result.str());
         return 0;
+    }
+}
+
+
+// ---- whole models -------------------------------------------------------------------------
+
+double memory_total_mib() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    double kib = 0;
+    while (meminfo >> key >> kib)
+        if (key == "MemTotal:") return kib / 1024;
+    return 0;
+}
+
+struct StepTiming {
+    double seconds = NAN, flops = NAN, peak_rss_mib = NAN;
+};
+
+// Times `steps` full training steps (forward, cross-entropy, backward, clipping, AdamW)
+// on random tokens, after one warm-up step.
+StepTiming time_training_steps(const models::ModelConfig& config, int64_t batch, int64_t length,
+                               int steps) {
+    Generator init(1), dropout(2), gen(3);
+    models::SequenceModel model(config, init, dropout);
+    nn::AdamW optimizer(model.named_parameters(), 1e-4f);
+    std::vector<int32_t> inputs(batch * length), targets(batch * length);
+    for (auto& t : inputs) t = int32_t(gen.below(uint64_t(config.vocab)));
+    for (auto& t : targets) t = int32_t(gen.below(uint64_t(config.vocab)));
+    auto step = [&] {
+        Tensor logits = model.forward(inputs, batch, length);
+        Tensor loss = cross_entropy(reshape(logits, {batch * length, config.vocab}), targets);
+        optimizer.zero_grad();
+        loss.backward();
+        nn::clip_grad_norm(model.parameters(), 1.0f);
+        optimizer.step();
+    };
+    step();
+    reset_peak_rss();
+    blas::reset_flop_count();
+    double start = now_seconds();
+    for (int i = 0; i < steps; ++i) step();
+    StepTiming t;
+    t.seconds = (now_seconds() - start) / steps;
+    t.flops = double(blas::flop_count()) / steps;
+    t.peak_rss_mib = peak_rss_mib();
+    return t;
+}
+
+// Seconds to generate `count` tokens after one start token: recurrent decoding, then
+// a full forward over the whole prefix for every token.
+std::pair<double, double> time_generation(const models::ModelConfig& config, int64_t count) {
+    Generator init(1), dropout(2), a(3), b(3);
+    models::SequenceModel model(config, init, dropout);
+    model.eval();
+    double start = now_seconds();
+    models::generate(model, {{0}}, count, 1.0f, a);
+    double recurrent = now_seconds() - start;
+    start = now_seconds();
+    models::generate_by_full_forward(model, {0}, count, 1.0f, b);
+    return {recurrent, now_seconds() - start};
+}
+
+int model_bench(const Options& options) {
+    const bool image = options.task == "image";
+    models::ModelConfig config;
+    config.dim = options.dim;
+    config.heads = 4;
+    config.ff = 4 * options.dim;
+    config.layers = options.layers ? options.layers : (image ? 6 : 4);
+    config.features = 128;
+    config.attention = options.attention;
+    ResultLine result;
+    fmt::print("{} threads\n", num_threads());
+
+    if (!image) {
+        // The reference configuration: vocab 256, D 256, 4 layers, 4 heads, ff 1024,
+        // L 1024, batch 8 (8192 tokens a step).
+        const int64_t batch = options.quick ? 2 : 8, length = options.quick ? 256 : 1024;
+        const int steps = int(options.steps ? options.steps : (options.quick ? 2 : 5));
+        config.vocab = 256;
+        config.max_length = length;
+        fmt::print("training step: vocab 256, D {}, {} layers, {} heads, ff {}, L {}, batch {}\n",
+                   config.dim, config.layers, config.heads, config.ff, length, batch);
+        StepTiming first = time_training_steps(config, batch, length, steps);
+        double tokens_per_s = double(batch * length) / first.seconds;
+        double model_gflops = first.flops / first.seconds / 1e9;
+        fmt::print("  {:<8} {:.3f} s a step, {:.0f} tokens/s, {:.1f} GFLOP/s in matmuls "
+                   "({:.1f} GFLOP a step), peak RSS {:.0f} MiB\n",
+                   config.attention, first.seconds, tokens_per_s, model_gflops, first.flops / 1e9,
+                   first.peak_rss_mib);
+        // The raw GEMM rate of this machine: (8192 x 256) (256 x 1024), OpenBLAS's threads.
+        Generator gen(4);
+        Tensor a = Tensor::randn({8192, 256}, gen), b = Tensor::randn({256, 1024}, gen),
+               c = Tensor::empty({8192, 1024});
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        double sgemm_s = median_seconds(10, [&] {
+            blas::gemm_openblas_threaded(false, false, 8192, 1024, 256, 1.0f, a.data(), 256,
+                                         b.data(), 1024, 0.0f, c.mutable_data(), 1024);
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // OpenBLAS's workers sleep
+        double sgemm_gflops = 2.0 * 8192 * 1024 * 256 / sgemm_s / 1e9;
+        fmt::print("  cblas_sgemm (8192x256)(256x1024): {:.1f} GFLOP/s\n", sgemm_gflops);
+        result.add("tokens_per_s", tokens_per_s)
+            .add("model_gflops", model_gflops)
+            .add("sgemm_gflops", sgemm_gflops)
+            .add("mfu", model_gflops / sgemm_gflops)
+            .add("peak_rss_mib", first.peak_rss_mib);
+        // The same with exact softmax attention, for comparison.
+        if (config.attention != "softmax") {
+            models::ModelConfig softmax_config = config;
+            softmax_config.attention = "softmax";
+            StepTiming s = time_training_steps(softmax_config, batch, length, steps);
+            fmt::print("  {:<8} {:.3f} s a step, {:.0f} tokens/s, {:.1f} GFLOP/s in matmuls\n",
+                       "softmax", s.seconds, double(batch * length) / s.seconds,
+                       s.flops / s.seconds / 1e9);
+            result.add("softmax_tokens_per_s", double(batch * length) / s.seconds);
+        }
+        // Decoding a 1024-byte passage, recurrently and by full recomputation.
+        auto [recurrent, full] = time_generation(config, length - 1);
+        fmt::print("generating {} bytes: recurrent {:.2f} s, full forward per byte {:.2f} s: {:.1f}x\n",
+                   length, recurrent, full, full / recurrent);
+        result.add("recurrent_speedup", full / recurrent);
+    } else {
+        // ImageNet64's true sequence length: 64 x 64 x 3 = 12288 intensities, batch 1.
+        const int64_t side = options.quick ? 16 : 64, length = side * side * 3;
+        const int steps = int(options.steps ? options.steps : 1);
+        config.vocab = 257;
+        config.max_length = length;
+        config.image_height = config.image_width = side;
+        config.image_channels = 3;
+        fmt::print("training step on {}x{}x3 images (L = {}), batch 1: D {}, {} layers, {} heads\n",
+                   side, side, length, config.dim, config.layers, config.heads);
+        StepTiming favor = time_training_steps(config, 1, length, steps);
+        fmt::print("  {:<8} {:.2f} s a step, peak RSS {:.0f} MiB\n", config.attention,
+                   favor.seconds, favor.peak_rss_mib);
+        std::string key = fmt::format("{}_", config.attention);
+        result.add(key + fmt::format("step_s_{}", length), favor.seconds);
+        result.add(key + fmt::format("peak_rss_mib_{}", length), favor.peak_rss_mib);
+        // Softmax keeps each layer's (H, L, L) attention matrix for backward, and needs
+        // about three more such matrices at a time (scores, and the gradients of both).
+        double matrix_mib = double(config.heads) * length * length * 4 / (1 << 20);
+        double needs_mib = favor.peak_rss_mib + (config.layers + 3) * matrix_mib;
+        double available_mib = 0.75 * memory_total_mib();
+        if (needs_mib > available_mib) {
+            fmt::print("  softmax  would need ~{:.0f} MiB ({} layers x {:.0f} MiB attention "
+                       "matrices, and more for backward): more than the {:.0f} MiB available; "
+                       "not run\n", needs_mib, config.layers, matrix_mib, available_mib);
+            result.add(fmt::format("softmax_needs_mib_{}", length), needs_mib);
+        } else {
+            models::ModelConfig softmax_config = config;
+            softmax_config.attention = "softmax";
+            StepTiming s = time_training_steps(softmax_config, 1, length, steps);
+            fmt::print("  softmax  {:.2f} s a step, peak RSS {:.0f} MiB\n", s.seconds, s.peak_rss_mib);
+            result.add(fmt::format("softmax_step_s_{}", length), s.seconds);
+            result.add(fmt::format("softmax_peak_rss_mib_{}", length), s.peak_rss_mib);
+        }
+        // Generating one 28 x 28 image (784 pixels) with the same blocks.
+        models::ModelConfig small = config;
+        small.image_height = small.image_width = 28;
+        small.image_channels = 1;
+        small.max_length = 784;
+        auto [recurrent, full] = time_generation(small, options.quick ? 196 : 783);
+        fmt::print("generating a 28x28 image: recurrent {:.2f} s, full forward per pixel {:.2f} s: "
+                   "{:.1f}x\n", recurrent, full, full / recurrent);
+        result.add("recurrent_speedup", full / recurrent);
+    }
+    result.add("threads", int64_t(num_threads()));
+    result.print();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Attention speed and memory vs sequence length (Performer, Fig. 1), and whole "
+                 "models' training and decoding speed (--model)", "bench"};
+    Options o;
+    app.add_flag("--quick", o.quick, "smaller sizes and fewer repetitions: a smoke run");
+    app.add_option("--max-length", o.max_length, "attention: longest sequence")->check(CLI::PositiveNumber);
+    app.add_option("--memory-budget", o.memory_budget_gib, "attention: GiB of tensors one step may use");
+    app.add_option("--time-budget", o.time_budget_s, "attention: seconds one forward+backward may take");
+    app.add_option("--out", o.out, "attention: CSV file; the PNG plot is written beside it");
+    app.add_flag("--model", o.model, "time whole models instead of one attention layer");
+    app.add_option("--task", o.task, "model: text (L = 1024) or image (L = 64*64*3)")
+        ->check(CLI::IsMember({"text", "image"}));
+    app.add_option("--attention", o.attention, "model: the mechanism timed first")
+        ->check(CLI::IsMember({"softmax", "favor", "relu", "identity"}));
+    app.add_option("--dim", o.dim, "model: width D")->check(CLI::PositiveNumber);
+    app.add_option("--layers", o.layers, "model: blocks (default 4 for text, 6 for image)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--steps", o.steps, "model: timed training steps")->check(CLI::PositiveNumber);
+    add_threads_option(app);
+    return run_program(app, argc, argv, [&] {
+        return o.model ? model_bench(o) : attention_sweep(o);
     });
 }
