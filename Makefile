@@ -26,7 +26,7 @@ PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev z
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
-PROGRAMS := train sample eval bench bench_ops approx
+PROGRAMS := train sample eval compare bench bench_ops approx
 LIB_SRC  := $(wildcard engine/*.cpp nn/*.cpp models/*.cpp tools/*/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
@@ -65,15 +65,21 @@ $(BUILD)/%: $(BUILD)/obj/tools/%.o $(LIB_OBJ)
 $(BUILD)/tests: $(TEST_OBJ) $(LIB_OBJ)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-test: $(BUILD)/tests
+test: all $(BUILD)/tests
 	$(BUILD)/tests
 
+# The benchmarks of the engine, of attention and of whole models; tables and plots
+# go to results/ (about 30 minutes on 2 cores).
 bench: all
 	$(BUILD)/bench_ops
+	$(BUILD)/approx
+	$(BUILD)/bench
+	$(BUILD)/bench --model
+	$(BUILD)/bench --model --task image
 
-demo: all
-	@echo "the demo grows with the project; for now: the engine benchmark"
-	$(BUILD)/bench_ops --quick
+# A few minutes of training on real data, then what the models learned (tools/demo.sh).
+demo: all data
+	@bash tools/demo.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -18,12 +18,15 @@
 namespace pf::models {
 
 // prompts: B sequences of equal length (at least 1 token each). Returns each prompt
-// followed by `count` sampled tokens.
+// followed by `count` sampled tokens, drawn among the first `sample_vocab` tokens
+// (0: all; an image model must not draw its start token).
 std::vector<std::vector<int32_t>> generate(const SequenceModel& model,
                                            const std::vector<std::vector<int32_t>>& prompts,
-                                           int64_t count, float temperature, Generator& gen);
+                                           int64_t count, float temperature, Generator& gen,
+                                           int64_t sample_vocab = 0);
 
 std::vector<int32_t> generate_by_full_forward(SequenceModel& model, const std::vector<int32_t>& prompt,
-                                              int64_t count, float temperature, Generator& gen);
+                                              int64_t count, float temperature, Generator& gen,
+                                              int64_t sample_vocab = 0);
 
 }  // namespace pf::models

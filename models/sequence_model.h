@@ -75,9 +75,10 @@ public:
 
     const ModelConfig& config() const { return config_; }
 
-private:
-    Tensor position_embedding(int64_t first, int64_t length) const;  // (length, D)
+    // The position part of the input for positions [first, first + length): (length, D).
+    Tensor position_embedding(int64_t first, int64_t length) const;
 
+private:
     ModelConfig config_;
     nn::Embedding& token_embedding_;
     // Learned positions use position_embedding_; images use rows, columns and channels.

@@ -570,3 +570,15 @@ TEST_CASE("plot_png without gnuplot says to install gnuplot-nox", "[util]") {
     CHECK_THAT(message, Contains("gnuplot-nox"));
     CHECK_FALSE(std::filesystem::exists(scratch.file("x.png")));
 }
+
+TEST_CASE("json_number reads back numbers of a written object", "[util]") {
+    JsonObject inner;
+    inner.set("bits_per_byte", 1.875);
+    JsonObject outer;
+    outer.set("steps", int64_t(1700)).set("held_out", inner).set("name", "favor");
+    std::string text = outer.dump(2);
+    CHECK(json_number(text, "steps") == 1700);
+    CHECK(json_number(text, "bits_per_byte") == 1.875);
+    CHECK(std::isnan(json_number(text, "name")));
+    CHECK(std::isnan(json_number(text, "missing")));
+}

@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
                     prompts.push_back(p);
                     images.push_back(to_pixels(tokens, H, W, C));
                 }
-                auto rows = models::generate(model, prompts, L - half, temperature, gen);
+                auto rows = models::generate(model, prompts, L - half, temperature, gen, 256);
                 for (auto& row : rows)
                     images.push_back(to_pixels(std::vector<int32_t>(row.begin() + 1, row.end()), H, W, C));
                 data::write_image_grid(out, images, H, W, C, test.count, scale);
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
             } else {
                 if (n < 0) n = 16;
                 std::vector<std::vector<int32_t>> prompts(n, {training::kImageStartToken});
-                auto rows = models::generate(model, prompts, L, temperature, gen);
+                auto rows = models::generate(model, prompts, L, temperature, gen, 256);
                 for (auto& row : rows)
                     images.push_back(to_pixels(std::vector<int32_t>(row.begin() + 1, row.end()), H, W, C));
                 int64_t columns = int64_t(std::ceil(std::sqrt(double(n))));

@@ -242,11 +242,15 @@ int train(TrainOptions options) {
                   options.resume && fs::exists(log_path) ? CsvWriter::Mode::Append
                                                           : CsvWriter::Mode::Overwrite);
     const int64_t tokens_per_step = options.batch * options.seq_len;
-    fmt::print("task: {}\n", task->description());
-    fmt::print("model: {} attention, {} layers, width {}, {} heads, {} parameters; {} tokens per step\n",
+    // Messages go to stdout unless quiet (tests).
+    auto say = [&](const std::string& text) {
+        if (!quiet) fmt::print("{}\n", text);
+    };
+    say(fmt::format("task: {}", task->description()));
+    say(fmt::format("model: {} attention, {} layers, width {}, {} heads, {} parameters; {} tokens per step",
                options.model.attention, options.model.layers, options.model.dim,
-               options.model.heads, model.parameter_count(), tokens_per_step);
-    if (options.resume) fmt::print("resuming {} at step {} of {}\n", checkpoint_path, start, options.steps);
+               options.model.heads, model.parameter_count(), tokens_per_step));
+    if (options.resume) say(fmt::format("resuming {} at step {} of {}", checkpoint_path, start, options.steps));
 
     g_interrupted = false;
     std::signal(SIGINT, on_interrupt);
@@ -321,8 +325,8 @@ int train(TrainOptions options) {
 
     if (!stop_reason.empty()) {
         save(checkpoint_path, options, elapsed, step, model, optimizer, gens);
-        fmt::print("{} at step {} of {}; checkpoint {} saved — continue with --resume --out {}\n",
-                   stop_reason, step, options.steps, checkpoint_path, out);
+        say(fmt::format("{} at step {} of {}; checkpoint {} saved — continue with --resume --out {}",
+                        stop_reason, step, options.steps, checkpoint_path, out));
         return 0;
     }
 
@@ -361,9 +365,9 @@ int train(TrainOptions options) {
     if (evaluated) {
         std::string figures;
         for (const Metric& m : last_eval.metrics) figures += fmt::format(" {}={:.4g}", m.name, m.value);
-        fmt::print("held out after {} steps:{}\n", options.steps, figures);
+        say(fmt::format("held out after {} steps:{}", options.steps, figures));
     }
-    fmt::print("wrote {}/{{log.csv, model.ckpt, summary.json, loss.png}}\n", out);
+    say(fmt::format("wrote {}/{{log.csv, model.ckpt, summary.json, loss.png}}", out));
     return 0;
 }
 

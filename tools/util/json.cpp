@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 
 namespace pf {
 
@@ -94,5 +95,15 @@ void JsonObject::dump_to(std::string& out, int indent, int depth) const {
 }
 
 void JsonObject::write(const std::string& path) const { write_file(path, dump(2) + "\n"); }
+
+double json_number(const std::string& json, const std::string& key) {
+    std::string quoted = json_quote(key) + ":";
+    size_t at = json.find(quoted);
+    if (at == std::string::npos) return NAN;
+    const char* start = json.c_str() + at + quoted.size();
+    char* end = nullptr;
+    double value = std::strtod(start, &end);
+    return end == start ? NAN : value;
+}
 
 }  // namespace pf

@@ -75,4 +75,9 @@ private:
 // A JSON string literal, quotes included: "say \"hi\"\n".
 std::string json_quote(const std::string& text);
 
+// The number stored under "key" in JSON text written by JsonObject (the first such
+// key at any depth), or NaN if there is none. Enough to read back our own summaries;
+// not a JSON parser.
+double json_number(const std::string& json, const std::string& key);
+
 }  // namespace pf

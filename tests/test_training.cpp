@@ -1,0 +1,176 @@
+// test_training.cpp — the trainer and the programs: exact resume, Ctrl-C, checkpoints
+// that programs refuse with a clear message and exit code 2.
+//
+// The program tests run the binaries under build/ (make test builds them first).
+#include "gradcheck.h"
+
+#include "nn/checkpoint.h"
+#include "tools/training/trainer.h"
+#include "tools/util/csv.h"
+#include "tools/util/files.h"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+
+using namespace pf;
+using namespace pf::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A small text corpus: a few paragraphs, repeated.
+std::string write_corpus(const TempDir& dir) {
+    std::string paragraph =
+        "It is a truth universally acknowledged, that a single man in possession of a good "
+        "fortune, must be in want of a wife. However little known the feelings or views of such "
+        "a man may be on his first entering a neighbourhood, this truth is so well fixed.\n";
+    std::string text;
+    for (int i = 0; i < 40; ++i) text += paragraph;
+    std::string path = dir.file("corpus.txt");
+    write_file(path, text);
+    return path;
+}
+
+training::TrainOptions tiny_run(const std::string& corpus, const std::string& out) {
+    training::TrainOptions o;
+    o.task.task = "text";
+    o.task.data = corpus;
+    o.model.attention = "favor";
+    o.model.dim = 16;
+    o.model.heads = 2;
+    o.model.layers = 2;
+    o.model.ff = 32;
+    o.model.features = 8;
+    o.model.dropout = 0.1f;  // so the dropout generator must be restored too
+    o.seq_len = 32;
+    o.batch = 4;
+    o.steps = 20;
+    o.redraw = 3;            // and the feature generator
+    o.eval_batches = 1;
+    o.out = out;
+    o.quiet = true;
+    return o;
+}
+
+struct Command {
+    int exit_code;
+    std::string output;  // stdout and stderr
+};
+
+Command run(const std::string& command) {
+    std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string output;
+    char buffer[4096];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+    int status = pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+}  // namespace
+
+TEST_CASE("resuming is exact: 10 + 10 steps end where 20 straight steps end", "[training]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    REQUIRE(training::train(tiny_run(corpus, dir.file("straight"))) == 0);
+
+    training::TrainOptions first = tiny_run(corpus, dir.file("resumed"));
+    first.stop_after = 10;
+    REQUIRE(training::train(first) == 0);
+    nn::Checkpoint halfway = nn::load_checkpoint(dir.file("resumed/model.ckpt"));
+    REQUIRE(halfway.step == 10);
+    training::TrainOptions second = tiny_run("ignored: the checkpoint's own settings count",
+                                             dir.file("resumed"));
+    second.resume = true;
+    REQUIRE(training::train(second) == 0);
+
+    nn::Checkpoint a = nn::load_checkpoint(dir.file("straight/model.ckpt"));
+    nn::Checkpoint b = nn::load_checkpoint(dir.file("resumed/model.ckpt"));
+    REQUIRE(a.step == 20);
+    REQUIRE(b.step == 20);
+    REQUIRE(a.tensors.size() == b.tensors.size());
+    for (size_t i = 0; i < a.tensors.size(); ++i) {
+        INFO(a.tensors[i].first);
+        REQUIRE(a.tensors[i].first == b.tensors[i].first);
+        REQUIRE(a.tensors[i].second.to_vector() == b.tensors[i].second.to_vector());  // bit-exact
+    }
+    REQUIRE(a.generators == b.generators);
+    // The log of the resumed run has each step once.
+    CsvTable log = read_csv(dir.file("resumed/log.csv"));
+    int train_rows = 0;
+    for (const auto& row : log.rows) train_rows += row[log.column("split")] == "train";
+    REQUIRE(train_rows == 20);
+    REQUIRE(fs::exists(dir.file("resumed/summary.json")));
+}
+
+TEST_CASE("a run folder is never overwritten, and resuming needs a checkpoint", "[training]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    training::TrainOptions o = tiny_run(corpus, dir.file("run"));
+    o.steps = 2;
+    REQUIRE(training::train(o) == 0);
+    REQUIRE_THROWS_WITH(training::train(o), Catch::Contains("already holds a run"));
+    training::TrainOptions r = tiny_run(corpus, dir.file("nothing-here"));
+    r.resume = true;
+    REQUIRE_THROWS_WITH(training::train(r), Catch::Contains("no checkpoint to resume"));
+}
+
+TEST_CASE("programs: --help exits 0; bad flags, files and checkpoints exit 2 with a message",
+          "[training][programs]") {
+    TempDir dir;
+    for (std::string program : {"train", "sample", "eval", "bench", "bench_ops", "approx", "compare"}) {
+        INFO(program);
+        REQUIRE(fs::exists("build/" + program));
+        REQUIRE(run("build/" + program + " --help").exit_code == 0);
+        Command bad = run("build/" + program + " --no-such-flag");
+        REQUIRE(bad.exit_code == 2);
+        REQUIRE_THAT(bad.output, Catch::Contains("error"));
+    }
+    Command malformed = run("build/train --out " + dir.file("x") + " --steps many");
+    REQUIRE(malformed.exit_code == 2);
+    REQUIRE_THAT(malformed.output, Catch::Contains("--steps"));
+
+    Command missing = run("build/eval --ckpt " + dir.file("missing.ckpt"));
+    REQUIRE(missing.exit_code == 2);
+    REQUIRE_THAT(missing.output, Catch::Contains("missing.ckpt"));
+
+    write_file(dir.file("garbage.ckpt"), std::string(200, 'x'));
+    Command garbage = run("build/sample --ckpt " + dir.file("garbage.ckpt"));
+    REQUIRE(garbage.exit_code == 2);
+    REQUIRE_THAT(garbage.output, Catch::Contains("garbage.ckpt"));
+
+    Command no_data = run("build/train --task text --data " + dir.file("none.txt") + " --out " +
+                          dir.file("run"));
+    REQUIRE(no_data.exit_code == 2);
+    REQUIRE_THAT(no_data.output, Catch::Contains("none.txt"));
+    REQUIRE_FALSE(fs::exists(dir.file("run/model.ckpt")));  // nothing half-written
+}
+
+TEST_CASE("programs: Ctrl-C finishes the step, saves, and --resume continues", "[training][programs]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    std::string run_dir = dir.file("run");
+    std::string command = "build/train --task text --data " + corpus +
+                          " --dim 16 --heads 2 --layers 1 --features 8 --seq-len 32 --batch 2"
+                          " --steps 1000000 --eval-every 1000000 --out " + run_dir;
+    Command interrupted = run("timeout --preserve-status -s INT 3 " + command);
+    INFO(interrupted.output);
+    REQUIRE(interrupted.exit_code == 0);
+    REQUIRE_THAT(interrupted.output, Catch::Contains("interrupted at step"));
+    nn::Checkpoint checkpoint = nn::load_checkpoint(run_dir + "/model.ckpt");
+    REQUIRE(checkpoint.step > 0);
+    REQUIRE(checkpoint.step < 1000000);
+
+    Command resumed = run("build/train --resume --out " + run_dir + " --steps " +
+                          std::to_string(checkpoint.step + 3));
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    REQUIRE(nn::load_checkpoint(run_dir + "/model.ckpt").step == checkpoint.step + 3);
+    Command sample = run("build/sample --ckpt " + run_dir + "/model.ckpt --prompt It --n 20");
+    REQUIRE(sample.exit_code == 0);
+    Command eval = run("build/eval --ckpt " + run_dir + "/model.ckpt");
+    REQUIRE(eval.exit_code == 0);
+    REQUIRE_THAT(eval.output, Catch::Contains("result: bits_per_byte="));
+}

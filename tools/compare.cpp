@@ -1,0 +1,142 @@
+// compare.cpp — put several training runs side by side: one plot, one table.
+//
+//   build/compare --runs runs/austen-softmax,runs/austen-favor --metric bits_per_byte
+//                 --out results/austen
+//
+// Reads each run's log.csv (held-out rows) and summary.json, writes OUT.png (the
+// held-out metric of every run against the step) and OUT.md (a Markdown table: run,
+// attention, layers, steps, final and best held-out metric, tokens/s, peak memory),
+// and prints the table. The first run is the reference: the result line gives, for
+// each other run, the largest ratio of its metric to the reference's at the
+// evaluations after the first fifth of training.
+#include "engine/error.h"
+#include "tools/util/cli.h"
+#include "tools/util/csv.h"
+#include "tools/util/files.h"
+#include "tools/util/json.h"
+#include "tools/util/plot.h"
+#include "tools/util/result.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+using namespace pf;
+
+namespace {
+
+struct Run {
+    std::string dir, name;
+    std::map<int64_t, double> held_out;  // step → metric
+    std::string summary;                 // summary.json text
+    double tokens_per_s = NAN;
+};
+
+std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> parts;
+    std::stringstream in(text);
+    std::string part;
+    while (std::getline(in, part, ','))
+        if (!part.empty()) parts.push_back(part);
+    return parts;
+}
+
+// The string under "key" in summary.json (the model's settings are strings there).
+std::string summary_text(const std::string& summary, const std::string& key) {
+    std::string quoted = json_quote(key) + ": \"";
+    size_t at = summary.find(quoted);
+    if (at == std::string::npos) return "?";
+    size_t start = at + quoted.size();
+    return summary.substr(start, summary.find('"', start) - start);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Compare training runs: held-out curves in one plot, and a table", "compare"};
+    std::string runs_arg, metric = "bits_per_byte", title, out;
+    app.add_option("--runs", runs_arg, "run folders, separated by commas (the first is the reference)")
+        ->required();
+    app.add_option("--metric", metric, "held-out metric to compare (a column of log.csv)");
+    app.add_option("--title", title, "plot title");
+    app.add_option("--out", out, "output path without extension: writes OUT.png and OUT.md")->required();
+    return run_program(app, argc, argv, [&] {
+        std::vector<Run> runs;
+        for (const std::string& dir : split_commas(runs_arg)) {
+            Run run{dir, std::filesystem::path(dir).filename().string(), {}, "", NAN};
+            CsvTable log = read_csv((std::filesystem::path(dir) / "log.csv").string());
+            size_t step = log.column("step"), split = log.column("split"), value = log.column(metric),
+                   rate = log.column("tokens_per_s");
+            std::vector<double> rates;
+            for (const auto& row : log.rows) {
+                if (row[split] == "valid") run.held_out[std::stoll(row[step])] = std::stod(row[value]);
+                else if (!row[rate].empty()) rates.push_back(std::stod(row[rate]));
+            }
+            PF_CHECK(!run.held_out.empty(), "{}/log.csv: no held-out evaluations", dir);
+            if (!rates.empty()) {
+                std::sort(rates.begin(), rates.end());
+                run.tokens_per_s = rates[rates.size() / 2];
+            }
+            std::string summary_path = (std::filesystem::path(dir) / "summary.json").string();
+            if (std::filesystem::exists(summary_path)) run.summary = read_file(summary_path);
+            runs.push_back(std::move(run));
+        }
+
+        PlotSpec plot;
+        plot.title = title.empty() ? "held-out " + metric : title;
+        plot.xlabel = "step";
+        plot.ylabel = metric;
+        std::string table = fmt::format(
+            "| run | attention | layers | steps | final {0} | best {0} | tokens/s | peak RSS MiB |\n"
+            "|---|---|---|---|---|---|---|---|\n", metric);
+        bool higher_is_better = metric == "accuracy";
+        for (const Run& run : runs) {
+            Series series{run.name, {}, {}};
+            double best = higher_is_better ? -INFINITY : INFINITY;
+            for (auto& [step, value] : run.held_out) {
+                series.x.push_back(double(step));
+                series.y.push_back(value);
+                best = higher_is_better ? std::max(best, value) : std::min(best, value);
+            }
+            plot.series.push_back(series);
+            table += fmt::format("| {} | {} | {} | {} | {:.4f} | {:.4f} | {:.0f} | {:.0f} |\n", run.name,
+                                 summary_text(run.summary, "attention"),
+                                 summary_text(run.summary, "layers"),
+                                 run.held_out.rbegin()->first, run.held_out.rbegin()->second, best,
+                                 run.tokens_per_s, json_number(run.summary, "peak_rss_mib"));
+        }
+        fmt::print("{}", table);
+        std::filesystem::path base(out);
+        if (base.has_parent_path()) std::filesystem::create_directories(base.parent_path());
+        write_file(out + ".md", table);
+        try {
+            plot_png(out + ".png", plot);
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "warning: no plot: {}\n", e.what());
+        }
+
+        // Each run against the first, at the evaluations they share after a fifth of training.
+        ResultLine result;
+        const Run& reference = runs[0];
+        int64_t last_step = reference.held_out.rbegin()->first;
+        for (size_t i = 1; i < runs.size(); ++i) {
+            double worst = 0;
+            for (auto& [step, value] : runs[i].held_out) {
+                auto it = reference.held_out.find(step);
+                if (it == reference.held_out.end() || step * 5 <= last_step) continue;
+                double ratio = higher_is_better ? it->second / value : value / it->second;
+                worst = std::max(worst, ratio);
+            }
+            result.add(fmt::format("{}_vs_{}_worst_ratio", runs[i].name, reference.name), worst);
+            result.add(fmt::format("{}_final", runs[i].name), runs[i].held_out.rbegin()->second);
+        }
+        result.add(fmt::format("{}_final", reference.name), reference.held_out.rbegin()->second);
+        fmt::print("wrote {}.png and {}.md\n", out, out);
+        result.print();
+        return 0;
+    });
+}

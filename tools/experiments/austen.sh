@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# austen.sh — issue 4's learning experiment: causal favor and softmax language models
+# of the same size, trained for the same steps on Jane Austen's novels (Persuasion
+# held out), about 30 minutes each on 2 cores. Then one plot of both learning curves
+# and a table (results/austen.md).
+#
+#   bash tools/experiments/austen.sh            # after `make` and `make data`
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+STEPS=${STEPS:-1700}
+COMMON=(--task text --layers 4 --dim 192 --heads 4 --ff 768 --features 128
+        --seq-len 256 --batch 16 --steps "$STEPS" --lr 2e-3 --warmup 100
+        --eval-every 100 --eval-batches 24 --seed 1)
+for attention in softmax favor; do
+  if [ ! -f "runs/austen-$attention/summary.json" ]; then
+    rm -rf "runs/austen-$attention"
+    build/train "${COMMON[@]}" --attention "$attention" --out "runs/austen-$attention"
+  fi
+done
+build/compare --runs runs/austen-softmax,runs/austen-favor --metric bits_per_byte \
+  --title "Jane Austen, held-out Persuasion: bits per byte" --out results/austen
