@@ -2,6 +2,7 @@
 #include "models/sequence_model.h"
 
 #include "engine/ops.h"
+#include "nn/checkpoint.h"
 
 #include <cmath>
 
@@ -46,44 +47,23 @@ std::map<std::string, std::string> ModelConfig::to_map() const {
 
 ModelConfig ModelConfig::from_map(const std::map<std::string, std::string>& map,
                                   const std::string& where) {
-    auto text = [&](const std::string& key) -> const std::string& {
-        auto it = map.find(key);
-        PF_CHECK(it != map.end(), "{}: the model configuration has no '{}'", where, key);
-        return it->second;
-    };
-    auto integer = [&](const std::string& key) {
-        const std::string& value = text(key);
-        size_t used = 0;
-        int64_t result = 0;
-        try {
-            result = std::stoll(value, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        PF_CHECK(used == value.size() && !value.empty(), "{}: '{}' is not an integer: '{}'", where,
-                 key, value);
-        return result;
-    };
+    nn::ConfigReader read{map, where};
     ModelConfig c;
-    c.objective = text("objective");
-    c.vocab = integer("vocab");
-    c.dim = integer("dim");
-    c.layers = integer("layers");
-    c.heads = integer("heads");
-    c.ff = integer("ff");
-    c.max_length = integer("max_length");
-    c.attention = text("attention");
-    c.features = integer("features");
-    c.orthogonal = integer("orthogonal") != 0;
-    c.chunk = integer("chunk");
-    try {
-        c.dropout = std::stof(text("dropout"));
-    } catch (const std::exception&) {
-        throw Error(fmt::format("{}: 'dropout' is not a number: '{}'", where, text("dropout")));
-    }
-    c.image_height = integer("image_height");
-    c.image_width = integer("image_width");
-    c.image_channels = integer("image_channels");
+    c.objective = read.text("objective");
+    c.vocab = read.integer("vocab");
+    c.dim = read.integer("dim");
+    c.layers = read.integer("layers");
+    c.heads = read.integer("heads");
+    c.ff = read.integer("ff");
+    c.max_length = read.integer("max_length");
+    c.attention = read.text("attention");
+    c.features = read.integer("features");
+    c.orthogonal = read.integer("orthogonal") != 0;
+    c.chunk = read.integer("chunk");
+    c.dropout = float(read.number("dropout"));
+    c.image_height = read.integer("image_height");
+    c.image_width = read.integer("image_width");
+    c.image_channels = read.integer("image_channels");
     try {
         c.validate();
     } catch (const Error& e) {

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -167,10 +168,31 @@ const Tensor& Checkpoint::tensor(const std::string& name) const {
     return *found;
 }
 
-const std::string& Checkpoint::config_value(const std::string& key) const {
+const std::string& ConfigReader::text(const std::string& key) const {
     auto it = config.find(key);
-    PF_CHECK(it != config.end(), "{}: config has no entry '{}'", describe(), key);
+    PF_CHECK(it != config.end(), "{}: the configuration has no '{}'", where, key);
     return it->second;
+}
+
+double ConfigReader::number(const std::string& key) const {
+    const std::string& value = text(key);
+    size_t used = 0;
+    double result = 0;
+    try {
+        result = std::stod(value, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    PF_CHECK(used == value.size() && !value.empty(), "{}: '{}' is not a number: '{}'", where, key,
+             value);
+    return result;
+}
+
+int64_t ConfigReader::integer(const std::string& key) const {
+    double value = number(key);
+    PF_CHECK(value == std::floor(value) && std::fabs(value) < 9e15,
+             "{}: '{}' is not an integer: '{}'", where, key, text(key));
+    return int64_t(value);
 }
 
 // ---- atomic write ---------------------------------------------------------------------

@@ -69,9 +69,19 @@ struct Checkpoint {
     // with_prefix("optim.") gives "m.head.weight", ... for AdamW::load_state.
     NamedTensors with_prefix(const std::string& prefix) const;
     const Tensor& tensor(const std::string& name) const;        // throws if absent
-    const std::string& config_value(const std::string& key) const;  // throws if absent
     // "checkpoint run/model.ckpt" (or "checkpoint (in memory)"): how errors start.
     std::string describe() const;
+};
+
+// Typed reads of a configuration map (a checkpoint's), errors naming `where`:
+//   ConfigReader read{checkpoint.config, checkpoint.describe()};
+//   int64_t layers = read.integer("model.layers");
+struct ConfigReader {
+    const std::map<std::string, std::string>& config;
+    std::string where;
+    const std::string& text(const std::string& key) const;  // throws if absent
+    double number(const std::string& key) const;            // throws if absent or not a number
+    int64_t integer(const std::string& key) const;          // throws if not a whole number
 };
 
 // Writes `bytes` to `path` so that path holds either its old content or all of the

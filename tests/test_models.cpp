@@ -85,6 +85,8 @@ TEST_CASE("model configuration survives a round trip; bad ones are named", "[mod
                         Catch::Contains("run/model.ckpt") && Catch::Contains("'heads'"));
     map = c.to_map();
     map["layers"] = "four";
+    REQUIRE_THROWS_WITH(ModelConfig::from_map(map, "x"), Catch::Contains("'layers' is not a number"));
+    map["layers"] = "2.5";
     REQUIRE_THROWS_WITH(ModelConfig::from_map(map, "x"), Catch::Contains("not an integer"));
     map = c.to_map();
     map["attention"] = "linformer";

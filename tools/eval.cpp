@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
         ResultLine result;
         for (const training::Metric& m : e.metrics)
             if (m.name != "loss") result.add(m.name, m.value);
-        result.add("loss", e.loss).add("tokens", e.tokens).add("seconds", seconds);
+        result.add("loss", e.loss).add("majority_baseline", e.majority).add("tokens", e.tokens);
+        result.add("seconds", seconds);
         result.print();
         return 0;
     });

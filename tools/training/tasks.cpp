@@ -6,6 +6,7 @@
 #include "tools/data/images.h"
 #include "tools/data/text.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -229,6 +230,7 @@ Evaluation evaluate(models::SequenceModel& model, Task& task, const std::string&
     double total_loss = 0;
     int64_t scored = 0, correct = 0;
     const int64_t V = model.config().vocab;
+    std::vector<int64_t> target_counts(V, 0);
     for (const Batch& b : task.eval_batches(split, batch, length, max_batches)) {
         Tensor logits = model.forward(b.inputs, b.batch, b.length, b.key_mask);
         int64_t n = 0;
@@ -238,6 +240,7 @@ Evaluation evaluate(models::SequenceModel& model, Task& task, const std::string&
         const float* l = logits.data();
         for (size_t i = 0; i < b.targets.size(); ++i) {
             if (b.targets[i] == kIgnore) continue;
+            target_counts[b.targets[i]]++;
             const float* row = l + i * V;
             correct += std::max_element(row, row + V) - row == b.targets[i];
         }
@@ -248,6 +251,7 @@ Evaluation evaluate(models::SequenceModel& model, Task& task, const std::string&
     Evaluation e;
     e.loss = total_loss / double(scored);
     e.accuracy = double(correct) / double(scored);
+    e.majority = double(*std::max_element(target_counts.begin(), target_counts.end())) / double(scored);
     e.tokens = scored;
     e.metrics = task.metrics(e.loss, e.accuracy);
     return e;

@@ -69,6 +69,7 @@ std::unique_ptr<Task> make_task(const TaskOptions& options);
 struct Evaluation {
     double loss = 0;       // mean nats per scored token
     double accuracy = 0;   // share of scored tokens whose argmax is the target
+    double majority = 0;   // the accuracy of always predicting the most common target
     int64_t tokens = 0;
     std::vector<Metric> metrics;
 };

@@ -59,31 +59,6 @@ Config options_to_config(const TrainOptions& o, double elapsed_s) {
     return c;
 }
 
-struct ConfigReader {
-    const Config& config;
-    const std::string& where;
-
-    const std::string& text(const std::string& key) const {
-        auto it = config.find(key);
-        PF_CHECK(it != config.end(), "{}: no '{}' in the checkpoint's configuration", where, key);
-        return it->second;
-    }
-    double number(const std::string& key) const {
-        const std::string& value = text(key);
-        size_t used = 0;
-        double result = 0;
-        try {
-            result = std::stod(value, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        PF_CHECK(used == value.size() && !value.empty(), "{}: '{}' is not a number: '{}'", where,
-                 key, value);
-        return result;
-    }
-    int64_t integer(const std::string& key) const { return int64_t(number(key)); }
-};
-
 Config with_prefix(const Config& config, const std::string& prefix) {
     Config out;
     for (auto& [key, value] : config)
@@ -93,7 +68,7 @@ Config with_prefix(const Config& config, const std::string& prefix) {
 
 // Reads the run's settings back; only steps, stop_after, out, quiet stay as given.
 double options_from_config(const Config& c, const std::string& where, TrainOptions& o) {
-    ConfigReader r{c, where};
+    nn::ConfigReader r{c, where};
     o.model = models::ModelConfig::from_map(with_prefix(c, "model."), where);
     o.task.task = r.text("task.task");
     o.task.data = r.text("task.data");

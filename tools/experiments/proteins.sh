@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# proteins.sh — issue 6's protein experiment (the paper's TrEMBL table at small scale):
+# unidirectional (causal) and bidirectional (masked) language models over 18,801
+# distinct UniProt sequences, with softmax, favor and relu attention, same size and
+# steps; about an hour on 2 cores. Then the long-sequence setting: sequences joined
+# into windows of L = 8192, a few training steps of each mechanism, time and memory.
+#
+#   bash tools/experiments/proteins.sh        # after `make` and `make data`
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+STEPS=${STEPS:-1200}
+COMMON=(--task protein --dim 128 --heads 4 --ff 512 --layers 3 --features 64 --seq-len 256
+        --batch 16 --steps "$STEPS" --lr 3e-3 --warmup 100 --eval-every 100 --eval-batches 16
+        --seed 1)
+for objective in causal masked; do
+  for attention in softmax favor relu; do
+    run="runs/protein-$objective-$attention"
+    if [ ! -f "$run/summary.json" ]; then
+      rm -rf "$run"
+      build/train "${COMMON[@]}" --objective "$objective" --attention "$attention" --out "$run"
+    fi
+  done
+  build/compare --metric accuracy --out "results/protein-$objective" \
+    --title "UniProt, $objective: test accuracy" \
+    --runs "runs/protein-$objective-softmax,runs/protein-$objective-favor,runs/protein-$objective-relu"
+  for attention in softmax favor relu; do
+    echo "$objective $attention: $(build/eval --ckpt "runs/protein-$objective-$attention/model.ckpt" --max-batches 64 | tail -1)"
+  done
+done
+# Long sequences: windows of 8192 residues, batch 1, 10 steps each.
+for attention in favor relu softmax; do
+  run="runs/protein-long-$attention"
+  rm -rf "$run"
+  build/train --task protein --objective causal --concatenated --seq-len 8192 --batch 1 \
+    --dim 128 --heads 4 --ff 512 --layers 3 --features 64 --steps 10 --eval-every 10 \
+    --eval-batches 1 --lr 1e-3 --attention "$attention" --out "$run" || echo "$attention: failed"
+  echo "long $attention: $(grep -o '"tokens_per_s": [0-9.]*' "$run/summary.json") $(grep -o '"peak_rss_mib": [0-9.]*' "$run/summary.json")"
+done
