@@ -56,6 +56,10 @@ Tensor positive_random_features(const Tensor& x, const Tensor& W) {
 // computed as exp(u - (h + c + ln(m) / 2)) + eps / sqrt(m): the same numbers with
 // fewer passes over the (B, H, L, m) features — the small factors are applied to W
 // (m x d) and to the per-row shift (B, H, L, 1) instead.
+// c is the largest u - h (of the row for a query, of all keys for a key), so that the
+// largest feature is exactly 1. The reference implementations take the largest u
+// instead, without h: then for a long x (h > 87) every feature underflows to 0, and a
+// causal query whose keys all did divides 0 by 0 (we saw a trained model reach that).
 Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool causal,
                       const Tensor& key_mask, float eps) {
     const int64_t m = W.shape()[0], d = x.shape().back();
@@ -64,7 +68,7 @@ Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool caus
     Tensor c;  // the stabiliser: a constant, so computed without recording
     {
         NoGradGuard constant;
-        c = max(u, -1, /*keepdim=*/true);                   // per query row: (B, H, L, 1)
+        c = sub(max(u, -1, /*keepdim=*/true), h);           // per row: (B, H, L, 1)
         if (!is_query && key_mask.defined()) {               // padding keys do not count
             int64_t B = key_mask.shape()[0], L = key_mask.shape()[1];
             Tensor padding = add_scalar(neg(reshape(key_mask, {B, 1, L, 1})), 1.0f);
@@ -125,6 +129,21 @@ Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool
     return matmul(softmax(scores, 1.0f / std::sqrt(float(d)), causal), v);
 }
 
+namespace {
+// numerator / denominator, except where the denominator is exactly 0: then every
+// feature the query meets underflowed (keys of extreme norms), the numerator is 0 too,
+// and the output is 0 rather than NaN.
+Tensor safe_divide(const Tensor& numerator, const Tensor& denominator) {
+    Tensor zero;
+    {
+        NoGradGuard constant;
+        zero = masked_fill(Tensor::zeros(denominator.shape()), denominator, 1.0f);  // 1 where den != 0
+        zero = add_scalar(neg(zero), 1.0f);                                           // 1 where den == 0
+    }
+    return div(numerator, add(denominator, zero));
+}
+}  // namespace
+
 // Bidirectional: S = phi_k^T v (m x d), z = phi_k^T 1; out = phi_q S / (phi_q z).
 // Causal: the same with prefix sums, as one causal dot product of phi_q, phi_k and
 // [v, 1] — its last column is the denominator.
@@ -136,13 +155,13 @@ Tensor linear_attention(const Tensor& phi_q, const Tensor& phi_k, const Tensor& 
         ones_shape.back() = 1;
         Tensor numerator_and_denominator =
             causal_dot_product(phi_q, phi_k, concat({v, Tensor::ones(ones_shape)}, -1), chunk);
-        return div(slice(numerator_and_denominator, -1, 0, d),
-                   slice(numerator_and_denominator, -1, d, d + 1));
+        return safe_divide(slice(numerator_and_denominator, -1, 0, d),
+                           slice(numerator_and_denominator, -1, d, d + 1));
     }
     Tensor S = matmul(phi_k, v, /*trans_a=*/true);           // (B, H, m, d)
     Tensor z = sum(phi_k, -2, /*keepdim=*/true);             // (B, H, 1, m)
     Tensor denominator = matmul(phi_q, z, false, /*trans_b=*/true);  // (B, H, L, 1)
-    return div(matmul(phi_q, S), denominator);
+    return safe_divide(matmul(phi_q, S), denominator);
 }
 
 Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v,
@@ -152,7 +171,7 @@ Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, cons
     ones_shape.back() = 1;
     Tensor numerator = causal_dot_product_reference(phi_q, phi_k, v);
     Tensor denominator = causal_dot_product_reference(phi_q, phi_k, Tensor::ones(ones_shape));
-    return div(numerator, denominator);
+    return safe_divide(numerator, denominator);
 }
 
 // ---- the module ------------------------------------------------------------------------
@@ -292,16 +311,17 @@ Tensor MultiHeadAttention::decode_step(const Tensor& x_t, DecodeState& state) co
         std::vector<float> key_shift(B * H, 0.0f);  // favor: how much S, z must shrink
         if (config_.mechanism == Mechanism::Favor) {
             phi_q = favor_features(q, features_, true, true);
-            // Keys: exp(u - h - c) with c a running max over the keys so far. Any c shared
-            // by all keys cancels; when c grows, the sums are rescaled by e^(c_old - c_new).
+            // Keys: exp(u - h - c) with c the running max of u - h over the keys so far.
+            // Any c shared by all keys cancels; when c grows, the sums are rescaled by
+            // e^(c_old - c_new).
             Tensor xs = scaled_input(k);
             Tensor u = matmul(xs, features_, false, true);                 // (B, H, 1, m)
             Tensor h = mul_scalar(sum(mul(xs, xs), -1, true), 0.5f);
-            const float* up = u.data();
+            const float *up = u.data(), *hp = h.data();
             int64_t m = config_.features;
             Tensor c = Tensor::empty({B, H, 1, 1});
             for (int64_t bh = 0; bh < B * H; ++bh) {
-                float row_max = *std::max_element(up + bh * m, up + (bh + 1) * m);
+                float row_max = *std::max_element(up + bh * m, up + (bh + 1) * m) - hp[bh];
                 float previous = state.key_max[bh];
                 state.key_max[bh] = std::max(previous, row_max);
                 key_shift[bh] = previous - state.key_max[bh];  // <= 0, or -inf at the start
@@ -334,6 +354,7 @@ Tensor MultiHeadAttention::decode_step(const Tensor& x_t, DecodeState& state) co
                     numerator[i] += qf * S[f * d + i];
                 }
             }
+            if (denominator == 0) denominator = 1;  // every feature underflowed: output 0, as in forward()
             for (int64_t i = 0; i < d; ++i) o[b * D + h * d + i] = float(numerator[i] / denominator);
         }
     }

@@ -40,11 +40,12 @@ constexpr float kReluEpsilon = 1e-3f;
 // The plain positive random features of the softmax kernel:
 //   phi(x) = m^-1/2 exp(W x^ - |x^|^2 / 2),  E_W[phi(q) . phi(k)] = exp(q . k / sqrt(d)).
 Tensor positive_random_features(const Tensor& x, const Tensor& W);
-// FAVOR+ positive features as attention uses them: the same, times e^-c, plus eps. The stabiliser c is a constant for autograd (it cancels
-// between numerator and denominator): for queries the max of W x^ over each row's m
-// features; for keys the max over all positions and features of each (batch, head).
-// Causal keys take eps = 0, so that c cancels exactly and nothing about later keys
-// leaks into earlier outputs.
+// FAVOR+ positive features as attention uses them: the same, times e^-c, plus eps.
+// The stabiliser c is a constant for autograd (it cancels between numerator and
+// denominator): for a query the largest W x^ - |x^|^2 / 2 of its row; for keys the
+// largest over all positions and features of each (batch, head). The largest
+// feature is then 1. Causal keys take eps = 0, so that c cancels exactly and nothing
+// about later keys leaks into earlier outputs.
 // key_mask (B, L), for keys: padding is left out of the max.
 Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool causal,
                       const Tensor& key_mask = {}, float eps = kFavorEpsilon);

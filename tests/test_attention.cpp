@@ -278,3 +278,17 @@ TEST_CASE("features are a redrawable buffer; bad configurations are refused", "[
     REQUIRE_THROWS_WITH(attention.forward(Tensor::zeros({2, 3, 16}), Tensor::ones({2, 4})),
                         Catch::Contains("key_mask"));
 }
+
+TEST_CASE("favor features stay finite for long vectors: causal attention of large keys",
+          "[attention]") {
+    // |x^|^2 / 2 far above 87: e^-h alone would underflow to 0 for every feature.
+    Generator gen(71);
+    Tensor q = random_tensor({1, 1, 6, 8}, gen, 12.0f), k = random_tensor({1, 1, 6, 8}, gen, 12.0f),
+           v = random_tensor({1, 1, 6, 8}, gen);
+    Tensor W = gaussian_orthogonal_matrix(64, 8, gen);
+    for (bool causal : {false, true}) {
+        Tensor out = linear_attention(favor_features(q, W, true, causal),
+                                      favor_features(k, W, false, causal), v, causal);
+        for (float value : out.to_vector()) REQUIRE(std::isfinite(value));
+    }
+}

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS=${STEPS:-1700}
-COMMON=(--task text --layers 4 --dim 192 --heads 4 --ff 768 --features 128
+COMMON=(--task text --layers 4 --dim 192 --heads 4 --ff 768 --features 128 --redraw 100
         --seq-len 256 --batch 16 --steps "$STEPS" --lr 2e-3 --warmup 100
         --eval-every 100 --eval-batches 24 --seed 1)
 for attention in softmax favor; do

@@ -230,13 +230,15 @@ int train(TrainOptions options) {
     g_interrupted = false;
     std::signal(SIGINT, on_interrupt);
     ProgressBar progress(options.steps, "train", std::cerr);
-    double run_start = now_seconds(), elapsed = elapsed_before;
+    double elapsed = elapsed_before;  // seconds spent in training steps, over all sessions
     double rate_tokens = 0, rate_seconds = 0;  // for tokens/s over the recent steps
     Evaluation last_eval;
     bool evaluated = false;
     std::vector<double> recent_losses;
     int64_t step = start;
     std::string stop_reason;
+    constexpr int64_t kMaxNonFiniteSteps = 50;  // skipped updates in a row before giving up
+    int64_t non_finite_steps = 0;
 
     auto evaluate_and_save = [&](int64_t at_step) {
         last_eval = evaluate(model, *task, "valid", options.batch, options.seq_len, options.eval_batches);
@@ -272,6 +274,7 @@ int train(TrainOptions options) {
         loss.backward();
         float norm = nn::clip_grad_norm(model.parameters(), options.clip);
         if (std::isfinite(norm)) optimizer.step();  // a non-finite gradient skips the update
+        non_finite_steps = std::isfinite(norm) ? 0 : non_finite_steps + 1;
         int64_t done = step + 1;
         if (options.redraw > 0 && done % options.redraw == 0) model.redraw_features(gens.features);
 
@@ -291,6 +294,12 @@ int train(TrainOptions options) {
         if (done % options.eval_every == 0 || done == options.steps) evaluate_and_save(done);
         if (stop_after > 0 && done >= stop_after && done < options.steps) {
             stop_reason = "stopped";
+            step = done;
+            break;
+        }
+        if (non_finite_steps == kMaxNonFiniteSteps) {
+            stop_reason = fmt::format("stopped: the gradient was not finite for {} steps in a "
+                                      "row (try a lower --lr)", kMaxNonFiniteSteps);
             step = done;
             break;
         }
@@ -314,8 +323,9 @@ int train(TrainOptions options) {
     summary.set("steps", options.steps).set("batch", options.batch).set("seq_len", options.seq_len);
     summary.set("lr", double(options.lr)).set("seed", options.seed);
     summary.set("elapsed_s", elapsed);
+    // Training speed of this run: step time only (evaluations excluded).
     summary.set("tokens_per_s", double(options.steps - start) * double(tokens_per_step) /
-                                    std::max(1e-9, now_seconds() - run_start));
+                                    std::max(1e-9, elapsed - elapsed_before));
     size_t tail = std::max<size_t>(1, recent_losses.size() / 10);
     double tail_loss = 0;
     for (size_t i = recent_losses.size() - std::min(tail, recent_losses.size()); i < recent_losses.size(); ++i)
