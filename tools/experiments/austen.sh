@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # austen.sh — issue 4's learning experiment: causal favor and softmax language models
 # of the same size, trained for the same steps on Jane Austen's novels (Persuasion
-# held out), about 30 minutes each on 2 cores. Then one plot of both learning curves
-# and a table (results/austen.md).
+# held out), under 30 minutes each on 2 cores. Favor redraws its random features every
+# 100 steps. Then one plot of both learning curves and a table (results/austen.*).
 #
 #   bash tools/experiments/austen.sh            # after `make` and `make data`
 set -euo pipefail
@@ -19,3 +19,8 @@ for attention in softmax favor; do
 done
 build/compare --runs runs/austen-softmax,runs/austen-favor --metric bits_per_byte \
   --title "Jane Austen, held-out Persuasion: bits per byte" --out results/austen
+for attention in softmax favor; do
+  echo "$attention: $(build/eval --ckpt "runs/austen-$attention/model.ckpt" | tail -1)"
+done
+build/sample --ckpt runs/austen-favor/model.ckpt --prompt "It is a truth" --n 240 \
+  --temperature 0.8 --seed 1
