@@ -19,7 +19,7 @@ started=$(date +%s)
 
 echo "== 1. A Performer language model on Jane Austen's novels"
 rm -rf runs/demo-text
-build/train --task text --attention favor --layers 3 --dim 128 --heads 4 --features 64 --redraw 100 \
+build/train --task text --attention favor --layers 3 --dim 128 --heads 4 --features 64 \
   --seq-len 256 --batch 16 --steps "$(steps 420)" --lr 3e-3 --eval-every "$(steps 140)" \
   --seed 1 --out runs/demo-text
 build/eval --ckpt runs/demo-text/model.ckpt --max-batches 16 | tail -1
@@ -30,7 +30,7 @@ echo
 
 echo "== 2. A Performer that draws Fashion-MNIST images pixel by pixel"
 rm -rf runs/demo-image
-build/train --task image --attention favor --layers 3 --dim 96 --heads 4 --features 64 --redraw 100 \
+build/train --task image --attention favor --layers 3 --dim 96 --heads 4 --features 64 \
   --batch 8 --steps "$(steps 300)" --lr 3e-3 --eval-every "$(steps 100)" --eval-batches 8 \
   --seed 1 --out runs/demo-image
 build/sample --ckpt runs/demo-image/model.ckpt --n 16 --temperature 1.0 --out results/demo_samples.png

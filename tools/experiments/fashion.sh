@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS=${STEPS:-600}
-COMMON=(--task image --dim 128 --heads 4 --ff 512 --features 64 --redraw 100 --batch 8
+COMMON=(--task image --dim 128 --heads 4 --ff 512 --features 64 --batch 8
         --steps "$STEPS" --lr 3e-3 --warmup 50 --eval-every 100 --eval-batches 12 --seed 1)
 for layers in 3 6; do
   for attention in softmax favor relu; do

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS=${STEPS:-1200}
-COMMON=(--task protein --dim 128 --heads 4 --ff 512 --layers 3 --features 64 --redraw 100 --seq-len 256
+COMMON=(--task protein --dim 128 --heads 4 --ff 512 --layers 3 --features 64 --seq-len 256
         --batch 16 --steps "$STEPS" --lr 3e-3 --warmup 100 --eval-every 100 --eval-batches 16
         --seed 1)
 for objective in causal masked; do
