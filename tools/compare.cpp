@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
                 auto it = reference.held_out.find(step);
                 if (it == reference.held_out.end() || step * 5 <= last_step) continue;
                 double ratio = higher_is_better ? it->second / value : value / it->second;
-                worst = std::max(worst, ratio);
+                worst = std::isnan(ratio) ? INFINITY : std::max(worst, ratio);  // NaN: diverged
             }
             result.add(fmt::format("{}_vs_{}_worst_ratio", runs[i].name, reference.name), worst);
             result.add(fmt::format("{}_final", runs[i].name), runs[i].held_out.rbegin()->second);

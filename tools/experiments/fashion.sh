@@ -8,7 +8,7 @@
 #   bash tools/experiments/fashion.sh          # after `make` and `make data`
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-STEPS=${STEPS:-600}
+STEPS=${STEPS:-500}
 COMMON=(--task image --dim 128 --heads 4 --ff 512 --features 64 --batch 8
         --steps "$STEPS" --lr 3e-3 --warmup 50 --eval-every 100 --eval-batches 12 --seed 1)
 for layers in 3 6; do
