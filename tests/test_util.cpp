@@ -137,6 +137,16 @@ TEST_CASE("progress bar in a log prints every 30 seconds, with an ETA from the m
     CHECK_THAT(lines[5], StartsWith("eval 6/1000 0% elapsed 2:36"));
 }
 
+TEST_CASE("progress bar resumed partway counts only its own steps in the ETA", "[util]") {
+    std::ostringstream out;
+    FakeClock clock;
+    ProgressBar bar(1000, "train", out, ProgressBar::Display::Lines, clock.function());
+    bar.resume_from(600);  // 600 steps were done by an earlier run
+    clock.seconds += 10;
+    bar.update(610);  // 10 steps in 10 s here: 390 to go at 1 s each
+    CHECK(split(out.str(), '\n')[0] == "train 610/1000 61% elapsed 0:10 ETA 6:30");
+}
+
 TEST_CASE("progress bar on a terminal redraws one line and fills proportionally", "[util]") {
     std::ostringstream out;
     FakeClock clock;

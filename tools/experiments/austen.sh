@@ -8,15 +8,13 @@
 #   bash tools/experiments/austen.sh            # after `make` and `make data`
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tools/experiments/common.sh
 STEPS=${STEPS:-1700}
 COMMON=(--task text --layers 4 --dim 192 --heads 4 --ff 768 --features 128
         --seq-len 256 --batch 16 --steps "$STEPS" --lr 2e-3 --warmup 100
         --eval-every 100 --eval-batches 24 --seed 1)
 for attention in softmax favor; do
-  if [ ! -f "runs/austen-$attention/summary.json" ]; then
-    rm -rf "runs/austen-$attention"
-    build/train "${COMMON[@]}" --attention "$attention" --out "runs/austen-$attention"
-  fi
+  train_once "runs/austen-$attention" "${COMMON[@]}" --attention "$attention"
 done
 build/compare --runs runs/austen-softmax,runs/austen-favor --metric bits_per_byte \
   --title "Jane Austen, held-out Persuasion: bits per byte" --out results/austen

@@ -8,16 +8,14 @@
 #   bash tools/experiments/fashion.sh          # after `make` and `make data`
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-STEPS=${STEPS:-500}
+source tools/experiments/common.sh
+STEPS=${STEPS:-400}
 COMMON=(--task image --dim 128 --heads 4 --ff 512 --features 64 --batch 8
         --steps "$STEPS" --lr 3e-3 --warmup 50 --eval-every 100 --eval-batches 12 --seed 1)
 for layers in 3 6; do
   for attention in softmax favor relu; do
     run="runs/fashion-$attention-$layers"
-    if [ ! -f "$run/summary.json" ]; then
-      rm -rf "$run"
-      build/train "${COMMON[@]}" --layers "$layers" --attention "$attention" --out "$run"
-    fi
+    train_once "$run" "${COMMON[@]}" --layers "$layers" --attention "$attention"
   done
 done
 for layers in 3 6; do

@@ -8,17 +8,15 @@
 #   bash tools/experiments/proteins.sh        # after `make` and `make data`
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-STEPS=${STEPS:-1200}
+source tools/experiments/common.sh
+STEPS=${STEPS:-1000}
 COMMON=(--task protein --dim 128 --heads 4 --ff 512 --layers 3 --features 64 --seq-len 256
         --batch 16 --steps "$STEPS" --lr 3e-3 --warmup 100 --eval-every 100 --eval-batches 16
         --seed 1)
 for objective in causal masked; do
   for attention in softmax favor relu; do
     run="runs/protein-$objective-$attention"
-    if [ ! -f "$run/summary.json" ]; then
-      rm -rf "$run"
-      build/train "${COMMON[@]}" --objective "$objective" --attention "$attention" --out "$run"
-    fi
+    train_once "$run" "${COMMON[@]}" --objective "$objective" --attention "$attention"
   done
   build/compare --metric accuracy --out "results/protein-$objective" \
     --title "UniProt, $objective: test accuracy" \

@@ -230,6 +230,7 @@ int train(TrainOptions options) {
     g_interrupted = false;
     std::signal(SIGINT, on_interrupt);
     ProgressBar progress(options.steps, "train", std::cerr);
+    progress.resume_from(start);
     double elapsed = elapsed_before;  // seconds spent in training steps, over all sessions
     double rate_tokens = 0, rate_seconds = 0;  // for tokens/s over the recent steps
     Evaluation last_eval;

@@ -120,7 +120,9 @@ std::string ProgressBar::line(int64_t step, const Values& values, double elapsed
         text += fmt::format(" {} {}", name, format_compact(value));
     text += " elapsed " + format_duration(elapsed_seconds);
     if (step < total_steps_) {
-        double remaining = step > 0 ? elapsed_seconds / double(step) * double(total_steps_ - step)
+        int64_t done_here = step - first_step_;
+        double remaining = done_here > 0
+                               ? elapsed_seconds / double(done_here) * double(total_steps_ - step)
                                     : std::numeric_limits<double>::quiet_NaN();
         text += " ETA " + format_duration(remaining);
     }

@@ -44,6 +44,10 @@ public:
     // Draws only when the rules above say so; updates in between are cheap.
     void update(int64_t step, const Values& values = {});
 
+    // For a loop resumed partway (e.g. a training run from its checkpoint): steps up to
+    // `step` were done before this bar was made, so the ETA counts only the steps after.
+    void resume_from(int64_t step) { first_step_ = step; }
+
     // Prints a line of text (e.g. an evaluation result) without garbling the bar:
     // on a terminal the bar is cleared, the text printed, and the bar drawn again below.
     void message(const std::string& text);
@@ -66,6 +70,7 @@ private:
     int terminal_columns_ = 0;  // 0: unknown, lines are not cut
 
     double start_time_;
+    int64_t first_step_ = 0;  // steps done before the bar was made
     int64_t step_ = 0;
     Values values_;
     bool undrawn_update_ = false;  // the latest update has not been shown yet
