@@ -371,9 +371,11 @@ void store_module(Checkpoint& checkpoint, const std::string& prefix, const Modul
         checkpoint.add_tensor(prefix + name, tensor);
 }
 
-void restore_module(const Checkpoint& checkpoint, const std::string& prefix, Module& module) {
+void restore_module(const Checkpoint& checkpoint, const std::string& prefix, Module& module,
+                    Restore what) {
     NamedTensors targets = module.named_parameters();
-    for (auto& named : module.named_buffers()) targets.push_back(named);
+    if (what == Restore::Everything)
+        for (auto& named : module.named_buffers()) targets.push_back(named);
 
     // Check everything before copying anything, so that a failed restore changes nothing.
     std::set<std::string> expected;
@@ -390,7 +392,7 @@ void restore_module(const Checkpoint& checkpoint, const std::string& prefix, Mod
         sources.push_back(source);
     }
     for (const auto& [name, tensor] : checkpoint.tensors)
-        PF_CHECK(name.rfind(prefix, 0) != 0 || expected.count(name),
+        PF_CHECK(what == Restore::ParametersOnly || name.rfind(prefix, 0) != 0 || expected.count(name),
                  "{}: tensor {} is not part of the model (a model of another shape?)",
                  checkpoint.describe(), name);
 

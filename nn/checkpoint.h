@@ -110,7 +110,12 @@ void store_module(Checkpoint& checkpoint, const std::string& prefix, const Modul
 // shape, or if a tensor under the prefix belongs to no parameter or buffer (a model of
 // another shape); the module is unchanged on error. Tensors under other prefixes are
 // ignored (with an empty prefix, every tensor must belong to the module).
-void restore_module(const Checkpoint& checkpoint, const std::string& prefix, Module& module);
+// ParametersOnly copies the parameters alone and ignores the checkpoint's other tensors
+// under the prefix: e.g. trained weights into a model with another attention mechanism,
+// whose random features are its own.
+enum class Restore { Everything, ParametersOnly };
+void restore_module(const Checkpoint& checkpoint, const std::string& prefix, Module& module,
+                    Restore what = Restore::Everything);
 
 // Generator states by name: store, and restore (throws pf::Error if absent).
 void store_generator(Checkpoint& checkpoint, const std::string& name, const Generator& gen);

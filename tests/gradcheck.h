@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -115,6 +116,16 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
     for (int64_t i = 0; i < a.numel(); ++i)
         worst = std::max(worst, double(std::fabs(a.data()[i] - b.data()[i])));
     return worst;
+}
+
+// Equal shapes and every float equal bit for bit (NaNs equal to themselves).
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() &&
+           std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(float)) == 0;
+}
+inline void require_same_bits(const Tensor& a, const Tensor& b) {
+    REQUIRE(a.shape() == b.shape());
+    REQUIRE(same_bits(a, b));
 }
 
 }  // namespace pf::testing

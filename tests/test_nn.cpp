@@ -60,11 +60,6 @@ void randomize(Tensor t, Generator& gen, float scale = 0.5f) {
     std::copy_n(values.data(), values.numel(), t.mutable_data());
 }
 
-bool same_bits(const Tensor& a, const Tensor& b) {
-    return a.shape() == b.shape() &&
-           std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(float)) == 0;
-}
-
 // A fresh directory under the system's temporary directory, removed at scope exit.
 class TempDir {
 public:
@@ -128,12 +123,6 @@ std::string load_error(const std::string& path) {
         return e.what();
     }
     return "";
-}
-
-// Every float of the tensor, bit for bit: NaNs compare equal to themselves.
-void require_same_bits(const Tensor& a, const Tensor& b) {
-    REQUIRE(a.shape() == b.shape());
-    REQUIRE(std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(float)) == 0);
 }
 
 }  // namespace
@@ -715,6 +704,20 @@ TEST_CASE("store_module and restore_module: values copied in place, mismatches n
     extra.add_tensor("model.blocks.1.weight", Tensor::zeros({2}));
     REQUIRE_THROWS_WITH(restore_module(extra, "model.", target),
                         Catch::Contains("model.blocks.1.weight is not part of the model"));
+
+    // Parameters only: the weights are copied, the target's own buffer is kept, and the
+    // checkpoint's extra tensors are ignored; a missing parameter is still an error.
+    Generator gen_d(13);
+    TinyBlock other(4, 8, 2, gen_d);
+    Tensor own_features = clone(other.features()).detach();
+    restore_module(extra, "model.", other, Restore::ParametersOnly);
+    auto other_tensors = other.named_parameters();
+    for (size_t i = 0; i < source_tensors.size(); ++i)
+        require_same_bits(source_tensors[i].second, other_tensors[i].second);
+    require_same_bits(other.features(), own_features);
+    REQUIRE_FALSE(max_abs_diff(other.features(), source.features()) == 0.0f);
+    REQUIRE_THROWS_WITH(restore_module(missing, "model.", other, Restore::ParametersOnly),
+                        Catch::Contains("tensor model.head.weight is missing"));
 
     Generator data(123);
     data.advance(77);

@@ -174,3 +174,38 @@ TEST_CASE("programs: Ctrl-C finishes the step, saves, and --resume continues", "
     REQUIRE(eval.exit_code == 0);
     REQUIRE_THAT(eval.output, Catch::Contains("result: bits_per_byte="));
 }
+
+TEST_CASE("a softmax-trained model is scored with FAVOR+ by overriding its attention",
+          "[training][programs]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir), run_dir = dir.file("run");
+    training::TrainOptions o = tiny_run(corpus, run_dir);
+    o.model.attention = "softmax";
+    o.steps = 4;
+    training::train(o);
+
+    Generator dropout_a(0), dropout_b(0), dropout_c(0);
+    std::string ckpt = run_dir + "/model.ckpt";
+    training::LoadedModel trained = training::load_model(ckpt, dropout_a);
+    training::LoadedModel favor = training::load_model(ckpt, dropout_b, {"favor", 64, 5});
+    training::LoadedModel favor_again = training::load_model(ckpt, dropout_c, {"favor", 64, 5});
+    REQUIRE(trained.model->config().attention == "softmax");
+    REQUIRE(favor.model->config().attention == "favor");
+    REQUIRE(favor.model->config().features == 64);
+    auto trained_params = trained.model->named_parameters();
+    auto favor_params = favor.model->named_parameters();
+    REQUIRE(trained_params.size() == favor_params.size());
+    for (size_t i = 0; i < trained_params.size(); ++i) {
+        INFO(trained_params[i].first);
+        require_same_bits(trained_params[i].second, favor_params[i].second);
+    }
+    auto features = favor.model->named_buffers(), same_seed = favor_again.model->named_buffers();
+    REQUIRE(!features.empty());
+    require_same_bits(features[0].second, same_seed[0].second);  // drawn from the seed
+
+    Command eval = run("build/eval --ckpt " + ckpt + " --attention favor --features 64");
+    INFO(eval.output);
+    REQUIRE(eval.exit_code == 0);
+    REQUIRE_THAT(eval.output, Catch::Contains("favor attention (64 features)"));
+    REQUIRE_THAT(eval.output, Catch::Contains("result: bits_per_byte="));
+}

@@ -4,6 +4,9 @@
 //   build/eval --ckpt runs/fmnist/model.ckpt             # result: bits_per_dim=...
 //   build/eval --ckpt runs/protein/model.ckpt            # result: accuracy=... perplexity=...
 //
+//   build/eval --ckpt runs/austen-softmax/model.ckpt --attention favor --features 512
+//                                                        # softmax-trained weights, FAVOR+
+//
 // The task and its data come from the checkpoint; --data points elsewhere (same kind).
 // Text is scored on its held-out part (a whole book for the Austen corpus), images and
 // proteins on their test split.
@@ -20,6 +23,7 @@ int main(int argc, char** argv) {
     CLI::App app{"Evaluate a trained model on held-out data", "eval"};
     std::string checkpoint, data, split = "test";
     int64_t batch = 8, max_batches = 1000000;
+    training::ModelOverrides overrides;
     app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
     app.add_option("--data", data, "other data of the same kind than the checkpoint's");
     app.add_option("--split", split, "test | valid (text: both mean the held-out part)")
@@ -27,14 +31,22 @@ int main(int argc, char** argv) {
     app.add_option("--batch", batch, "sequences per forward pass")->check(CLI::PositiveNumber);
     app.add_option("--max-batches", max_batches, "score at most this many batches")
         ->check(CLI::PositiveNumber);
+    app.add_option("--attention", overrides.attention,
+                   "score with this mechanism instead of the trained one")
+        ->check(CLI::IsMember({"softmax", "favor", "relu", "trig", "identity"}));
+    app.add_option("--features", overrides.features,
+                   "score with this many random features (drawn anew)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--seed", overrides.seed, "seed of the new random features");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         Generator dropout(0);
-        training::LoadedModel loaded = training::load_model(checkpoint, dropout);
+        training::LoadedModel loaded = training::load_model(checkpoint, dropout, overrides);
         if (!data.empty()) loaded.task.data = data;
         std::unique_ptr<training::Task> task = training::make_task(loaded.task);
-        fmt::print("{}: {} attention, {} layers, step {}\n", checkpoint,
-                   loaded.model->config().attention, loaded.model->config().layers, loaded.step);
+        fmt::print("{}: {} attention ({} features), {} layers, step {}\n", checkpoint,
+                   loaded.model->config().attention, loaded.model->config().features,
+                   loaded.model->config().layers, loaded.step);
         fmt::print("data: {}\n", task->description());
         double start = now_seconds();
         training::Evaluation e = training::evaluate(*loaded.model, *task, split, batch,

@@ -357,14 +357,20 @@ int train(TrainOptions options) {
     return 0;
 }
 
-LoadedModel load_model(const std::string& checkpoint_path, Generator& dropout) {
+LoadedModel load_model(const std::string& checkpoint_path, Generator& dropout,
+                       const ModelOverrides& overrides) {
     nn::Checkpoint checkpoint = nn::load_checkpoint(checkpoint_path);
     TrainOptions options;
     options_from_config(checkpoint.config, checkpoint_path, options);
-    Generator init(0);
+    const bool overridden = !overrides.attention.empty() || overrides.features > 0;
+    if (!overrides.attention.empty()) options.model.attention = overrides.attention;
+    if (overrides.features > 0) options.model.features = overrides.features;
+    options.model.validate();
+    Generator init(overrides.seed);
     LoadedModel loaded;
     loaded.model = std::make_unique<models::SequenceModel>(options.model, init, dropout);
-    nn::restore_module(checkpoint, "model.", *loaded.model);
+    nn::restore_module(checkpoint, "model.", *loaded.model,
+                       overridden ? nn::Restore::ParametersOnly : nn::Restore::Everything);
     loaded.model->eval();
     loaded.task = options.task;
     loaded.seq_len = options.seq_len;

@@ -49,6 +49,14 @@ struct LoadedModel {
     TaskOptions task;
     int64_t seq_len = 0, step = 0;
 };
-LoadedModel load_model(const std::string& checkpoint_path, Generator& dropout);
+// Overrides give the trained weights another attention mechanism or number of random
+// features (drawn from `seed`): e.g. a softmax-trained model scored with FAVOR+.
+struct ModelOverrides {
+    std::string attention;  // empty: as trained
+    int64_t features = 0;   // 0: as trained
+    uint64_t seed = 0;      // for the features the overrides call for
+};
+LoadedModel load_model(const std::string& checkpoint_path, Generator& dropout,
+                       const ModelOverrides& overrides = {});
 
 }  // namespace pf::training
