@@ -60,8 +60,8 @@ Tensor positive_random_features(const Tensor& x, const Tensor& W) {
 // largest feature is exactly 1. The reference implementations take the largest u
 // instead, without h: then for a long x (h > 87) every feature underflows to 0, and a
 // causal query whose keys all did divides 0 by 0 (we saw a trained model reach that).
-Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool causal,
-                      const Tensor& key_mask, float eps) {
+Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, const Tensor& key_mask,
+                      float eps) {
     const int64_t m = W.shape()[0], d = x.shape().back();
     Tensor u = matmul(x, mul_scalar(W, std::pow(float(d), -0.25f)), false, true);  // W x^
     Tensor h = mul_scalar(sum(mul(x, x), -1, /*keepdim=*/true), 0.5f / std::sqrt(float(d)));
@@ -76,7 +76,7 @@ Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool caus
         }
         if (!is_query) c = max(c, -2, /*keepdim=*/true);    // per (batch, head): (B, H, 1, 1)
     }
-    if (!is_query && causal) eps = 0.0f;  // so that c cancels exactly (no peeking ahead)
+    if (!is_query) eps = 0.0f;  // keys: see attention.h
     // -(h + c + ln(m)/2), negated while small: (B, H, L, 1) or so, not (B, H, L, m)
     Tensor shift = neg(add_scalar(add(h, c), 0.5f * std::log(float(m))));
     Tensor phi = exp(add(u, shift));
@@ -215,8 +215,8 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
         case Mechanism::Identity: return v;
         case Mechanism::Softmax: return softmax_attention(q, k, v, causal, key_mask);
         case Mechanism::Favor:
-            phi_q = favor_features(q, features_, true, causal);
-            phi_k = favor_features(k, features_, false, causal, key_mask);
+            phi_q = favor_features(q, features_, true);
+            phi_k = favor_features(k, features_, false, key_mask);
             break;
         case Mechanism::Trig:
             phi_q = trig_features(q, features_);
@@ -310,7 +310,7 @@ Tensor MultiHeadAttention::decode_step(const Tensor& x_t, DecodeState& state) co
         Tensor q = part(0), k = part(1), phi_q, phi_k;
         std::vector<float> key_shift(B * H, 0.0f);  // favor: how much S, z must shrink
         if (config_.mechanism == Mechanism::Favor) {
-            phi_q = favor_features(q, features_, true, true);
+            phi_q = favor_features(q, features_, true);
             // Keys: exp(u - h - c) with c the running max of u - h over the keys so far.
             // Any c shared by all keys cancels; when c grows, the sums are rescaled by
             // e^(c_old - c_new).

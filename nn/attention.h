@@ -34,7 +34,7 @@ std::string mechanism_name(Mechanism mechanism);
 bool uses_random_features(Mechanism mechanism);  // favor, trig, relu
 
 // ---- feature maps: x (B, H, L, d), W (m, d) → phi (B, H, L, m) [trig: 2m] ----------
-constexpr float kFavorEpsilon = 1e-4f;  // added to query (and non-causal key) features
+constexpr float kFavorEpsilon = 1e-4f;  // added to query features
 constexpr float kReluEpsilon = 1e-3f;
 
 // The plain positive random features of the softmax kernel:
@@ -44,10 +44,13 @@ Tensor positive_random_features(const Tensor& x, const Tensor& W);
 // The stabiliser c is a constant for autograd (it cancels between numerator and
 // denominator): for a query the largest W x^ - |x^|^2 / 2 of its row; for keys the
 // largest over all positions and features of each (batch, head). The largest
-// feature is then 1. Causal keys take eps = 0, so that c cancels exactly and nothing
-// about later keys leaks into earlier outputs.
+// feature is then 1. Only queries take eps (it keeps denominators above 0); keys need
+// none, since their largest feature is 1, and must have none: in causal attention
+// the shared key constant c then cancels exactly, so nothing about later keys leaks
+// into earlier outputs, and in any attention eps/e^-c, large next to the typical key
+// feature, would pull every row towards uniform weights.
 // key_mask (B, L), for keys: padding is left out of the max.
-Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, bool causal,
+Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query,
                       const Tensor& key_mask = {}, float eps = kFavorEpsilon);
 Tensor trig_features(const Tensor& x, const Tensor& W);
 Tensor relu_features(const Tensor& x, const Tensor& W);

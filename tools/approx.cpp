@@ -1,9 +1,9 @@
 // approx.cpp — the paper's attention-approximation experiment.
 //
-//   build/approx [--quick] [--trials 15] [--out results/approx.csv]
+//   build/approx [--quick] [--trials 15] [--input-std 1] [--out results/approx.csv]
 //
 // For d = 16 and L = 4096 (--quick: L = 512, 5 trials), draw Q, K, V with N(0, 1)
-// entries, compute exact softmax attention, and the FAVOR approximation with m random
+// entries (Q and K: N(0, s^2) with --input-std s), compute exact softmax attention, and the FAVOR approximation with m random
 // features for m in {16, 32, 64, 128, 256}, for orthogonal and iid features, positive
 // (FAVOR+) and trigonometric kernels. Each trial draws new inputs and new features.
 // Reports the mean squared error of the outputs (mean and standard deviation over the
@@ -52,12 +52,15 @@ int main(int argc, char** argv) {
     bool quick = false;
     int trials = 15;
     int64_t length = 4096, dim = 16;
+    float input_std = 1.0f;
     uint64_t seed = 0;
     std::string out = "results/approx.csv";
     app.add_flag("--quick", quick, "L = 512 and 5 trials: a smoke run");
     app.add_option("--trials", trials, "independent trials per point")->check(CLI::PositiveNumber);
     app.add_option("--length", length, "sequence length L")->check(CLI::PositiveNumber);
     app.add_option("--dim", dim, "head dimension d")->check(CLI::PositiveNumber);
+    app.add_option("--input-std", input_std, "standard deviation of the entries of Q and K")
+        ->check(CLI::PositiveNumber);
     app.add_option("--seed", seed, "random seed");
     app.add_option("--out", out, "CSV file; the PNG plot is written beside it");
     add_threads_option(app);
@@ -69,8 +72,8 @@ int main(int argc, char** argv) {
         const std::vector<int64_t> feature_counts = {16, 32, 64, 128, 256};
         const std::vector<Variant> variants = {
             {"orthogonal", "positive"}, {"iid", "positive"}, {"orthogonal", "trig"}, {"iid", "trig"}};
-        fmt::print("attention approximation: d = {}, L = {}, {} trials, Q, K, V ~ N(0, 1)\n\n", dim,
-                   length, trials);
+        fmt::print("attention approximation: d = {}, L = {}, {} trials, Q, K ~ N(0, {}^2), "
+                   "V ~ N(0, 1)\n\n", dim, length, trials, input_std);
 
         // errors[variant][m index][trial]
         std::vector<std::vector<std::vector<double>>> errors(
@@ -78,8 +81,8 @@ int main(int argc, char** argv) {
         Generator gen(seed);
         ProgressBar progress(trials, "approx");
         for (int trial = 0; trial < trials; ++trial) {
-            Tensor q = Tensor::randn({1, 1, length, dim}, gen);
-            Tensor k = Tensor::randn({1, 1, length, dim}, gen);
+            Tensor q = Tensor::randn({1, 1, length, dim}, gen, 0.0f, input_std);
+            Tensor k = Tensor::randn({1, 1, length, dim}, gen, 0.0f, input_std);
             Tensor v = Tensor::randn({1, 1, length, dim}, gen);
             Tensor exact = softmax_attention(q, k, v, /*causal=*/false);
             for (size_t vi = 0; vi < variants.size(); ++vi) {
@@ -90,8 +93,8 @@ int main(int argc, char** argv) {
                                    : gaussian_iid_matrix(m, dim, gen);
                     Tensor phi_q, phi_k;
                     if (variants[vi].kernel == "positive") {
-                        phi_q = favor_features(q, W, true, false);
-                        phi_k = favor_features(k, W, false, false);
+                        phi_q = favor_features(q, W, true);
+                        phi_k = favor_features(k, W, false);
                     } else {
                         phi_q = trig_features(q, W);
                         phi_k = trig_features(k, W);
@@ -123,8 +126,8 @@ int main(int argc, char** argv) {
         for (int64_t m : feature_counts) fmt::print(" {:>11}", fmt::format("m={}", m));
         fmt::print("\n");
         PlotSpec plot;
-        plot.title = fmt::format("Attention approximation error (d={}, L={}, {} trials)", dim,
-                                 length, trials);
+        plot.title = fmt::format("Attention approximation error (d={}, L={}, Q, K ~ N(0, {}^2), "
+                                 "{} trials)", dim, length, input_std, trials);
         plot.xlabel = "random features m";
         plot.ylabel = "MSE of attention output";
         plot.log_x = plot.log_y = true;

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tools/experiments/common.sh
-STEPS=${STEPS:-1000}
+STEPS=${STEPS:-800}
 COMMON=(--task protein --dim 128 --heads 4 --ff 512 --layers 3 --features 64 --seq-len 256
         --batch 16 --steps "$STEPS" --lr 3e-3 --warmup 100 --eval-every 100 --eval-batches 16
         --seed 1)
