@@ -1,4 +1,5 @@
-// blas.cpp — the one file that talks to OpenBLAS (cblas_sgemm), plus the naive reference.
+// blas.cpp — the one file that talks to OpenBLAS (cblas_sgemm, cblas_sgemv), plus the naive
+// reference.
 #include "engine/blas.h"
 
 #include "engine/thread_pool.h"
@@ -25,6 +26,24 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
     g_flops.fetch_add(2 * M * N * K, std::memory_order_relaxed);
+    if (M == 1 && K > 0) {
+        // One row of C, a matrix-vector product (decoding one token at a time is all
+        // such products): sgemm would copy ("pack") the whole of op(B) on every call,
+        // which costs more than the product; sgemv reads B once, in place.
+        //   C (1 x N) = alpha a op(B) + beta C, with a the row of op(A).
+        if (beta == 0.0f) {  // C may hold garbage, and 0 * NaN is NaN
+            std::fill_n(C, N, 0.0f);
+            beta = 1.0f;
+        }
+        const int a_step = trans_a ? int(lda) : 1;  // op(A) is A's first column if transposed
+        if (trans_b)  // B is N x K: C = B a
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, int(N), int(K), alpha, B, int(ldb), A,
+                        a_step, beta, C, 1);
+        else          // B is K x N: C = B^T a
+            cblas_sgemv(CblasRowMajor, CblasTrans, int(K), int(N), alpha, B, int(ldb), A,
+                        a_step, beta, C, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), alpha, A, int(lda),
                 B, int(ldb), beta, C, int(ldc));

@@ -22,9 +22,10 @@ struct ThreadCount {
 TEST_CASE("gemm equals the reference for all transposes and odd sizes", "[blas]") {
     Generator gen(50);
     struct Size { int64_t M, N, K; };
-    // Small ones, and ones big enough to be split over threads by rows or by columns.
+    // Small ones, and ones big enough to be split over threads by rows or by columns;
+    // M = 1 goes through sgemv.
     for (Size s : {Size{1, 1, 1}, Size{3, 5, 7}, Size{17, 1, 9}, Size{1, 13, 4}, Size{67, 45, 33},
-                   Size{131, 97, 70}, Size{40, 301, 77}}) {
+                   Size{131, 97, 70}, Size{40, 301, 77}, Size{1, 1100, 250}}) {
         for (bool ta : {false, true}) {
             for (bool tb : {false, true}) {
                 INFO("M " << s.M << " N " << s.N << " K " << s.K << " ta " << ta << " tb " << tb);
@@ -107,8 +108,9 @@ TEST_CASE("ops give identical results on 1 and 2 threads", "[threads]") {
                       sum(exp(h * 0.01f)) * 1e-6f + max(h) * 0.1f;
         loss.backward();
         Tensor u = Tensor::rand({200000}, gen);  // generator fills in parallel
+        Tensor row = matmul(Tensor::randn({1, 300}, gen), Tensor::randn({300, 1100}, gen));  // sgemv
         return std::vector<Tensor>{loss, x.grad(), w.grad(), lw.grad(), lb.grad(), u,
-                                   sum(u, 0, true)};
+                                   sum(u, 0, true), row};
     };
     auto one = run(1), two = run(2);
     for (size_t i = 0; i < one.size(); ++i) {
