@@ -20,7 +20,7 @@ started=$(date +%s)
 echo "== 1. A Performer language model on Jane Austen's novels"
 rm -rf runs/demo-text
 build/train --task text --attention favor --layers 3 --dim 128 --heads 4 --features 64 \
-  --seq-len 256 --batch 16 --steps "$(steps 420)" --lr 3e-3 --eval-every "$(steps 140)" \
+  --seq-len 256 --batch 16 --steps "$(steps 800)" --lr 3e-3 --eval-every "$(steps 200)" \
   --seed 1 --out runs/demo-text
 build/eval --ckpt runs/demo-text/model.ckpt --max-batches 16 | tail -1
 echo
