@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
     app.add_option("--features", overrides.features,
                    "score with this many random features (drawn anew)")
         ->check(CLI::PositiveNumber);
-    app.add_option("--seed", overrides.seed, "seed of the new random features");
+    app.add_option("--seed", overrides.seed,
+                   "seed of the random features drawn for --attention or --features");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         Generator dropout(0);
