@@ -155,7 +155,9 @@ TEST_CASE("programs: Ctrl-C finishes the step, saves, and --resume continues", "
     std::string command = "build/train --task text --data " + corpus +
                           " --dim 16 --heads 2 --layers 1 --features 8 --seq-len 32 --batch 2"
                           " --steps 1000000 --eval-every 1000000 --out " + run_dir;
-    Command interrupted = run("timeout --preserve-status -s INT 3 " + command);
+    // --foreground: only the trainer gets the one SIGINT, as from Ctrl-C (without it,
+    // timeout signals the whole process group too, and a second SIGINT kills, by design).
+    Command interrupted = run("timeout --foreground --preserve-status -s INT 3 " + command);
     INFO(interrupted.output);
     REQUIRE(interrupted.exit_code == 0);
     REQUIRE_THAT(interrupted.output, Catch::Contains("interrupted at step"));
