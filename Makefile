@@ -26,7 +26,7 @@ PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev z
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
-PROGRAMS := train sample eval compare bench bench_ops approx
+PROGRAMS := train sample eval compare bench bench_ops approx ngram
 LIB_SRC  := $(wildcard engine/*.cpp nn/*.cpp models/*.cpp tools/*/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)

@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "tools/data/fasta.h"
 #include "tools/data/images.h"
+#include "tools/data/ngram.h"
 #include "tools/data/text.h"
 #include "tools/util/files.h"
 
@@ -565,6 +566,37 @@ TEST_CASE("protein FASTA from the mmseqs2 examples reads as ~20000 valid sequenc
         residues += int64_t(sequence.size());
     }
     REQUIRE(residues > 100 * int64_t(sequences.size()));  // proteins are hundreds long
+}
+
+TEST_CASE("n-gram predictor: majority, longest seen context, back-off, no crossing", "[data]") {
+    // Counts by hand. Train: 1 2 1 2 1 2 and 3 3 1. Tokens: 1 x4, 2 x3, 3 x2.
+    NgramPredictor ngram({{1, 2, 1, 2, 1, 2}, {3, 3, 1}}, 2);
+    const std::vector<int32_t> test = {3, 3, 2, 1, 2};
+    // Order 0: always 1, the most frequent token.
+    for (int64_t i = 0; i < 5; ++i) REQUIRE(ngram.predict(test, i, 0) == 1);
+    // Order 1: after 3 comes 3 once and 1 once: the tie goes to 1; after 2 comes 1 (x2);
+    // after 1 comes 2 (x3). Position 0 has no context: the majority.
+    REQUIRE(ngram.predict(test, 0, 1) == 1);
+    REQUIRE(ngram.predict(test, 1, 1) == 1);
+    REQUIRE(ngram.predict(test, 2, 1) == 1);
+    REQUIRE(ngram.predict(test, 3, 1) == 1);
+    REQUIRE(ngram.predict(test, 4, 1) == 2);
+    // Order 2: "3 3" is followed by 1; "3 2" never occurred (backs off to "2" → 1);
+    // "2 1" is followed by 2.
+    REQUIRE(ngram.predict(test, 2, 2) == 1);
+    REQUIRE(ngram.predict(test, 3, 2) == 1);
+    REQUIRE(ngram.predict(test, 4, 2) == 2);
+    // Contexts never cross sequences: "2 3" (end of one, start of the next) is unseen,
+    // so after [2, 3] the order-2 guess backs off to "3" (3 or 1: tie → 1).
+    REQUIRE(ngram.predict({2, 3, 3}, 2, 2) == 1);
+    // accuracy() agrees with predict() position by position: test targets 3 3 2 1 2.
+    std::vector<double> accuracy = ngram.accuracy({test});
+    REQUIRE(accuracy.size() == 3);
+    REQUIRE(accuracy[0] == Approx(1.0 / 5));  // position 3
+    REQUIRE(accuracy[1] == Approx(2.0 / 5));  // positions 3, 4
+    REQUIRE(accuracy[2] == Approx(2.0 / 5));
+    REQUIRE_THROWS_WITH(NgramPredictor({{1, 40}}, 1), Catch::Contains("token 40"));
+    REQUIRE_THROWS_WITH(NgramPredictor({{1}}, 11), Catch::Contains("order 11"));
 }
 
 // ============================================================================

@@ -150,15 +150,7 @@ public:
         : objective_(objective), concatenated_(concatenated) {
         PF_CHECK(objective == "causal" || objective == "masked",
                  "protein objective '{}' is neither causal nor masked", objective);
-        std::string path = path_in.empty() ? kDefaultProteins : path_in;
-        PF_CHECK(!path_in.empty() || std::filesystem::exists(path),
-                 "{} not found: run `make data` (it installs mmseqs2-examples), or pass "
-                 "--data FILE.fasta[.gz]", path);
-        std::vector<std::string> all = data::read_fasta(path);
-        description_ = fmt::format("{}: {} sequences", path, all.size());
-        splits_ = data::split_proteins(std::move(all), kSplitSeed);
-        PF_CHECK(!splits_.train.empty() && !splits_.test.empty() && !splits_.valid.empty(),
-                 "{}: too few sequences to split into train, valid and test", path);
+        splits_ = protein_splits(path_in, &description_);
     }
 
     std::string name() const override { return "protein"; }
@@ -213,6 +205,19 @@ private:
 };
 
 }  // namespace
+
+data::ProteinSplits protein_splits(const std::string& path_in, std::string* description) {
+    std::string path = path_in.empty() ? kDefaultProteins : path_in;
+    PF_CHECK(!path_in.empty() || std::filesystem::exists(path),
+             "{} not found: run `make data` (it installs mmseqs2-examples), or pass "
+             "--data FILE.fasta[.gz]", path);
+    std::vector<std::string> all = data::read_fasta(path);
+    if (description) *description = fmt::format("{}: {} sequences", path, all.size());
+    data::ProteinSplits splits = data::split_proteins(std::move(all), kSplitSeed);
+    PF_CHECK(!splits.train.empty() && !splits.test.empty() && !splits.valid.empty(),
+             "{}: too few sequences to split into train, valid and test", path);
+    return splits;
+}
 
 std::unique_ptr<Task> make_task(const TaskOptions& options) {
     if (options.task == "text") return std::make_unique<TextTask>(options.data);

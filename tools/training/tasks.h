@@ -16,6 +16,7 @@
 
 #include "engine/random.h"
 #include "models/sequence_model.h"
+#include "tools/data/fasta.h"
 
 #include <memory>
 #include <string>
@@ -65,6 +66,10 @@ public:
 };
 
 std::unique_ptr<Task> make_task(const TaskOptions& options);
+
+// The protein task's sequences (path, or the default UniProt file if empty), without
+// duplicates, in the fixed train / valid / test split every run uses.
+data::ProteinSplits protein_splits(const std::string& path, std::string* description = nullptr);
 
 struct Evaluation {
     double loss = 0;       // mean nats per scored token
