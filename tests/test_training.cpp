@@ -120,7 +120,7 @@ TEST_CASE("a run folder is never overwritten, and resuming needs a checkpoint", 
 TEST_CASE("programs: --help exits 0; bad flags, files and checkpoints exit 2 with a message",
           "[training][programs]") {
     TempDir dir;
-    for (std::string program : {"train", "sample", "eval", "bench", "bench_ops", "approx", "compare"}) {
+    for (std::string program : {"train", "sample", "eval", "bench", "bench_ops", "approx", "compare", "ngram"}) {
         INFO(program);
         REQUIRE(fs::exists("build/" + program));
         REQUIRE(run("build/" + program + " --help").exit_code == 0);
@@ -140,6 +140,11 @@ TEST_CASE("programs: --help exits 0; bad flags, files and checkpoints exit 2 wit
     Command garbage = run("build/sample --ckpt " + dir.file("garbage.ckpt"));
     REQUIRE(garbage.exit_code == 2);
     REQUIRE_THAT(garbage.output, Catch::Contains("garbage.ckpt"));
+
+    write_file(dir.file("bad.fasta"), ">p1\nMKV1\n");
+    Command bad_fasta = run("build/ngram --data " + dir.file("bad.fasta"));
+    REQUIRE(bad_fasta.exit_code == 2);
+    REQUIRE_THAT(bad_fasta.output, Catch::Contains("bad.fasta:2"));
 
     Command no_data = run("build/train --task text --data " + dir.file("none.txt") + " --out " +
                           dir.file("run"));

@@ -25,6 +25,8 @@ for objective in causal masked; do
     echo "$objective $attention: $(build/eval --ckpt "runs/protein-$objective-$attention/model.ckpt" --max-batches 64 | tail -1)"
   done
 done
+# What counting contexts alone gets on the test split (back-off n-grams).
+build/ngram --order 8
 # Long sequences: windows of 8192 residues, batch 1, 10 steps each.
 for attention in favor relu softmax; do
   run="runs/protein-long-$attention"
