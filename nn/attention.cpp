@@ -15,8 +15,8 @@ Mechanism parse_mechanism(const std::string& name) {
     if (name == "trig") return Mechanism::Trig;
     if (name == "relu") return Mechanism::Relu;
     if (name == "identity") return Mechanism::Identity;
-    throw Error(fmt::format("unknown attention mechanism '{}' (softmax, favor, trig, relu, "
-                            "identity)", name));
+    throw Error(fmt::format("unknown attention mechanism '{}' ({})", name,
+                            fmt::join(mechanism_names(), ", ")));
 }
 
 std::string mechanism_name(Mechanism mechanism) {
@@ -28,6 +28,11 @@ std::string mechanism_name(Mechanism mechanism) {
         case Mechanism::Identity: return "identity";
     }
     return "?";
+}
+
+const std::vector<std::string>& mechanism_names() {
+    static const std::vector<std::string> names = {"softmax", "favor", "relu", "trig", "identity"};
+    return names;
 }
 
 bool uses_random_features(Mechanism mechanism) {

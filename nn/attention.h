@@ -31,6 +31,7 @@ namespace pf::nn {
 enum class Mechanism { Softmax, Favor, Trig, Relu, Identity };
 Mechanism parse_mechanism(const std::string& name);  // "softmax", "favor", ...; throws
 std::string mechanism_name(Mechanism mechanism);
+const std::vector<std::string>& mechanism_names();  // every name parse_mechanism accepts
 bool uses_random_features(Mechanism mechanism);  // favor, trig, relu
 
 // ---- feature maps: x (B, H, L, d), W (m, d) → phi (B, H, L, m) [trig: 2m] ----------

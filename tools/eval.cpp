@@ -10,6 +10,7 @@
 // The task and its data come from the checkpoint; --data points elsewhere (same kind).
 // Text is scored on its held-out part (a whole book for the Austen corpus), images and
 // proteins on their test split.
+#include "nn/attention.h"
 #include "tools/training/trainer.h"
 #include "tools/util/cli.h"
 #include "tools/util/result.h"
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--attention", overrides.attention,
                    "score with this mechanism instead of the trained one")
-        ->check(CLI::IsMember({"softmax", "favor", "relu", "trig", "identity"}));
+        ->check(CLI::IsMember(nn::mechanism_names()));
     app.add_option("--features", overrides.features,
                    "score with this many random features (drawn anew)")
         ->check(CLI::PositiveNumber);

@@ -5,6 +5,7 @@
 //   build/train --out runs/austen --steps 4000 --resume      # continue that run further
 //
 // See tools/training/trainer.h for what a run writes and how resuming works.
+#include "nn/attention.h"
 #include "tools/training/trainer.h"
 #include "tools/util/cli.h"
 
@@ -27,7 +28,7 @@ int main(int argc, char** argv) {
                  "protein: windows of sequences joined by separators (the long-sequence mode)");
     app.add_option("--max-images", o.task.max_images, "image: load at most this many per split");
     app.add_option("--attention", o.model.attention, "softmax | favor | relu | trig | identity")
-        ->check(CLI::IsMember({"softmax", "favor", "relu", "trig", "identity"}));
+        ->check(CLI::IsMember(nn::mechanism_names()));
     app.add_option("--features", o.model.features, "random features m (favor, relu, trig)")
         ->check(CLI::PositiveNumber);
     app.add_option("--feature-kind", features, "orthogonal | iid")
