@@ -139,13 +139,7 @@ namespace {
 // feature the query meets underflowed (keys of extreme norms), the numerator is 0 too,
 // and the output is 0 rather than NaN.
 Tensor safe_divide(const Tensor& numerator, const Tensor& denominator) {
-    Tensor zero;
-    {
-        NoGradGuard constant;
-        zero = masked_fill(Tensor::zeros(denominator.shape()), denominator, 1.0f);  // 1 where den != 0
-        zero = add_scalar(neg(zero), 1.0f);                                           // 1 where den == 0
-    }
-    return div(numerator, add(denominator, zero));
+    return div(numerator, where(denominator, denominator, Tensor::ones(denominator.shape())));
 }
 }  // namespace
 

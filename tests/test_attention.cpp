@@ -296,3 +296,28 @@ TEST_CASE("favor features stay finite for long vectors: causal attention of larg
         for (float value : out.to_vector()) REQUIRE(std::isfinite(value));
     }
 }
+
+TEST_CASE("linear attention: a query whose features meet only zeros outputs 0, gradients finite",
+          "[attention]") {
+    // Causal, and the first two keys have all-zero features (underflowed): queries 0 and
+    // 1 divide 0 by 0. They must output exactly 0, and no NaN may reach any gradient.
+    Generator gen(72);
+    Tensor phi_q = Tensor::rand({1, 1, 5, 4}, gen, 0.1f, 1.0f).requires_grad_();
+    std::vector<float> keys = Tensor::rand({1, 1, 5, 4}, gen, 0.1f, 1.0f).to_vector();
+    std::fill(keys.begin(), keys.begin() + 8, 0.0f);
+    Tensor phi_k = Tensor::from_data({1, 1, 5, 4}, keys).requires_grad_();
+    Tensor v = random_tensor({1, 1, 5, 3}, gen).requires_grad_();
+    for (bool causal : {true, false}) {
+        Tensor out = linear_attention(phi_q, phi_k, v, causal);
+        std::vector<float> values = out.to_vector();
+        for (int i = 0; i < 15; ++i) {
+            INFO("causal " << causal << " element " << i);
+            if (causal && i < 6) REQUIRE(values[i] == 0.0f);
+            else REQUIRE(values[i] != 0.0f);
+        }
+        phi_q.zero_grad(), phi_k.zero_grad(), v.zero_grad();
+        sum(out).backward();
+        for (const Tensor* t : {&phi_q, &phi_k, &v})
+            for (float g : t->grad().to_vector()) REQUIRE(std::isfinite(g));
+    }
+}
