@@ -3,9 +3,10 @@
 //   build/approx [--quick] [--trials 15] [--input-std 1] [--out results/approx.csv]
 //
 // For d = 16 and L = 4096 (--quick: L = 512, 5 trials), draw Q, K, V with N(0, 1)
-// entries (Q and K: N(0, s^2) with --input-std s), compute exact softmax attention, and the FAVOR approximation with m random
-// features for m in {16, 32, 64, 128, 256}, for orthogonal and iid features, positive
-// (FAVOR+) and trigonometric kernels. Each trial draws new inputs and new features.
+// entries (Q and K: N(0, s^2) with --input-std s), compute exact softmax attention,
+// and the FAVOR approximation with m random features for m in {16, 32, 64, 128, 256},
+// for orthogonal and iid features, positive (FAVOR+) and trigonometric kernels. Each
+// trial draws new inputs and new features.
 // Reports the mean squared error of the outputs (mean and standard deviation over the
 // trials) as a table, a CSV (features, kernel, m, mse_mean, mse_std) and a log-log PNG
 // plot. Ends with `result: ...`: the errors at the largest m, whether orthogonal
