@@ -11,11 +11,16 @@
 # program is one tools/<name>.cpp with a main().
 
 CXX      ?= g++
+# -march=x86-64-v3: a fixed, portable target (AVX2 + FMA, every x86-64 CPU since
+#   2013-2015), never -march=native. Debian 12's GCC 12.2 miscompiles AVX-512 code
+#   (-march=native on an AVX-512 CPU, or x86-64-v4): it turned {1, 1, 1, 1, 0, 0, 0, 0}
+#   into eight ones (tests/test_build.cpp catches it), and a native binary also dies
+#   with SIGILL on an older CPU. OpenBLAS picks its own kernels at run time anyway.
 # -fno-trapping-math: we never use floating-point exceptions, and without them the
 #   compiler may vectorise loops with selects (e.g. kernels::fast_exp). Not -ffast-math.
 # -Wno-stringop-overflow -Wno-restrict: GCC 12 false positives inside fmt 9 and
 #   std::string (GCC bug 105329).
-CXXFLAGS ?= -std=c++20 -O3 -march=native -fno-trapping-math -g -Wall -Wextra -Wno-stringop-overflow -Wno-restrict
+CXXFLAGS ?= -std=c++20 -O3 -march=x86-64-v3 -fno-trapping-math -g -Wall -Wextra -Wno-stringop-overflow -Wno-restrict
 CPPFLAGS += -I. -MMD -MP
 LDLIBS   += -lopenblas -lfmt -lz -lstb -lpthread
 BUILD    := build

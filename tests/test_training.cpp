@@ -3,15 +3,13 @@
 //
 // The program tests run the binaries under build/ (make test builds them first).
 #include "gradcheck.h"
+#include "programs.h"
 
 #include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <filesystem>
 
 using namespace pf;
@@ -19,19 +17,6 @@ using namespace pf::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A small text corpus: a few paragraphs, repeated.
-std::string write_corpus(const TempDir& dir) {
-    std::string paragraph =
-        "It is a truth universally acknowledged, that a single man in possession of a good "
-        "fortune, must be in want of a wife. However little known the feelings or views of such "
-        "a man may be on his first entering a neighbourhood, this truth is so well fixed.\n";
-    std::string text;
-    for (int i = 0; i < 40; ++i) text += paragraph;
-    std::string path = dir.file("corpus.txt");
-    write_file(path, text);
-    return path;
-}
 
 training::TrainOptions tiny_run(const std::string& corpus, const std::string& out) {
     training::TrainOptions o;
@@ -52,21 +37,6 @@ training::TrainOptions tiny_run(const std::string& corpus, const std::string& ou
     o.out = out;
     o.quiet = true;
     return o;
-}
-
-struct Command {
-    int exit_code;
-    std::string output;  // stdout and stderr
-};
-
-Command run(const std::string& command) {
-    std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::string output;
-    char buffer[4096];
-    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-    int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
 }  // namespace
