@@ -95,14 +95,23 @@ Tensor embedding(const Tensor& weight, const std::vector<int32_t>& ids);
 // Zero each element with probability p, scale the rest by 1 / (1 - p).
 Tensor dropout(const Tensor& x, float p, Generator& gen);
 Tensor cumsum(const Tensor& x, int64_t axis);  // y_i = sum_{j <= i} x_j along axis
+Tensor cummax(const Tensor& x, int64_t axis);  // y_i = max_{j <= i} x_j along axis
 
-// ---- linear attention (ops_attention.cpp) ---------------------------------------------
-// causal_dot_product(q, k, v): y_i = sum_{j <= i} (q_i . k_j) v_j, fused and chunked
-// (C positions at a time), memory O(L (m + dv)) per batch item.
-//   q, k: (..., L, m), v: (..., L, dv) → (..., L, dv)
-Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int64_t chunk = 64);
-// The same from primitives (a cumsum of outer products, O(L m dv) memory): the reference.
-Tensor causal_dot_product_reference(const Tensor& q, const Tensor& k, const Tensor& v);
+// ---- causal attention products (ops_attention.cpp) --------------------------------------
+// causal_dot_product(q, k, v, chunk, c): y_i = sum_{j <= i} e^(c_j - c_i) (q_i . k_j) v_j,
+// fused and chunked (C positions at a time), memory O(L (m + dv)) per batch item. The
+// optional log-scale c (a constant, non-decreasing along L; 0 if undefined) lets keys
+// carry a stabiliser built from earlier positions only (FAVOR+: nn/attention.h).
+// Output i reads positions <= i alone, bit for bit.
+//   q, k: (..., L, m), v: (..., L, dv), c: (..., L) → (..., L, dv)
+Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int64_t chunk = 64,
+                          const Tensor& log_scale = {});
+// The same from primitives, as the L x L matrix (O(L^2) memory): the reference.
+Tensor causal_dot_product_reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& log_scale = {});
+// causal_matmul(p, v) = tril(p) v: y_i = sum_{j <= i} p_ij v_j, reading no p_ij or v_j
+// with j > i (a later NaN never reaches row i).  p: (..., L, L), v: (..., L, d) → (..., L, d)
+Tensor causal_matmul(const Tensor& p, const Tensor& v);
 
 // ---- operators -------------------------------------------------------------------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -1,5 +1,5 @@
 // ops_nn.cpp — fused ops that neural networks use on every step: softmax,
-// log_softmax, layer_norm, cross_entropy, embedding, dropout and cumsum.
+// log_softmax, layer_norm, cross_entropy, embedding, dropout, cumsum and cummax.
 //
 // Each could be composed from primitives; fused, it reads its input once per pass,
 // is numerically stable (max subtraction) and saves little for backward. Row-wise
@@ -330,6 +330,45 @@ Tensor cumsum(const Tensor& x, int64_t axis) {
     };
     Tensor y = scan(x, false);
     return record("cumsum", y, {x}, [scan](const Tensor& g) { return Grads{scan(g, true)}; });
+}
+
+// cummax along an axis (a running maximum):  y_i = max_{j <= i} x_j = x_{a_i}
+//   dx_j = sum of g_i over the i with a_i = j (the first position holding the maximum).
+// A NaN never becomes the maximum (comparisons with it are false).
+Tensor cummax(const Tensor& x, int64_t axis) {
+    axis = normalize_axis(axis, x.dim(), "cummax");
+    AxisView v = around_axis(x.shape(), axis);
+    Tensor y = Tensor::empty(x.shape());
+    // a: for each output, the index along the axis of the element it copies.
+    auto argmax = std::make_shared<std::vector<int64_t>>(x.numel());
+    const float* src = x.data();
+    float* dst = y.mutable_data();
+    parallel_for(v.outer, row_grain(v.n * v.inner), [&](int64_t begin, int64_t end) {
+        for (int64_t o = begin; o < end; ++o)
+            for (int64_t i = 0; i < v.inner; ++i) {
+                int64_t best = 0;
+                for (int64_t k = 0; k < v.n; ++k) {
+                    int64_t at = (o * v.n + k) * v.inner + i;
+                    if (k == 0 || src[at] > src[(o * v.n + best) * v.inner + i]) best = k;
+                    dst[at] = src[(o * v.n + best) * v.inner + i];
+                    (*argmax)[at] = best;
+                }
+            }
+    });
+    return record("cummax", y, {x}, [v, argmax](const Tensor& g) {
+        Tensor dx = Tensor::zeros(g.shape());
+        const float* gd = g.data();
+        float* d = dx.mutable_data();
+        parallel_for(v.outer, row_grain(v.n * v.inner), [&](int64_t begin, int64_t end) {
+            for (int64_t o = begin; o < end; ++o)
+                for (int64_t k = 0; k < v.n; ++k)
+                    for (int64_t i = 0; i < v.inner; ++i) {
+                        int64_t at = (o * v.n + k) * v.inner + i;
+                        d[(o * v.n + (*argmax)[at]) * v.inner + i] += gd[at];
+                    }
+        });
+        return Grads{dx};
+    });
 }
 
 }  // namespace pf

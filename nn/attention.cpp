@@ -57,35 +57,82 @@ Tensor positive_random_features(const Tensor& x, const Tensor& W) {
     return mul_scalar(exp(sub(u, h)), 1.0f / std::sqrt(float(W.shape()[0])));
 }
 
-// phi(x) = m^-1/2 (exp(u - h - c) + eps), with the stabiliser c (see attention.h),
-// computed as exp(u - (h + c + ln(m) / 2)) + eps / sqrt(m): the same numbers with
-// fewer passes over the (B, H, L, m) features — the small factors are applied to W
-// (m x d) and to the per-row shift (B, H, L, 1) instead.
-// c is the largest u - h (of the row for a query, of all keys for a key), so that the
+// FAVOR+ computes phi(x) = m^-1/2 (exp(u - h - c) + eps) as exp(u - (h + c + ln(m) / 2))
+// + eps / sqrt(m): the same numbers with fewer passes over the (B, H, L, m) features —
+// the small factors are applied to W (m x d) and to the per-row shift (B, H, L, 1).
+// c is the largest u - h (of the row for a query; of the keys for a key), so that the
 // largest feature is exactly 1. The reference implementations take the largest u
 // instead, without h: then for a long x (h > 87) every feature underflows to 0, and a
 // causal query whose keys all did divides 0 by 0 (we saw a trained model reach that).
+namespace {
+struct FavorExponents {
+    Tensor u, h;  // u = W x^ (B, H, L, m), h = |x^|^2 / 2 (B, H, L, 1)
+};
+
+FavorExponents favor_exponents(const Tensor& x, const Tensor& W) {
+    const int64_t d = x.shape().back();
+    Tensor u = matmul(x, mul_scalar(W, std::pow(float(d), -0.25f)), false, true);
+    Tensor h = mul_scalar(sum(mul(x, x), -1, /*keepdim=*/true), 0.5f / std::sqrt(float(d)));
+    return {u, h};
+}
+
+// Each row's largest u - h: (B, H, L, 1), a constant for autograd.
+Tensor largest_exponents(const FavorExponents& e) {
+    NoGradGuard constant;
+    return sub(max(e.u, -1, /*keepdim=*/true), e.h);
+}
+
+// phi = m^-1/2 (exp(u - h - c) + eps), c broadcast over the features.
+Tensor favor_map(const FavorExponents& e, const Tensor& c, float eps) {
+    const int64_t m = e.u.shape().back();
+    // -(h + c + ln(m)/2), negated while small: (B, H, L, 1) or so, not (B, H, L, m)
+    Tensor shift = neg(add_scalar(add(e.h, c), 0.5f * std::log(float(m))));
+    Tensor phi = exp(add(e.u, shift));
+    return eps == 0.0f ? phi : add_scalar(phi, eps / std::sqrt(float(m)));
+}
+
+// key_mask (B, L) → (B, 1, L, 1): 1 where padding, for masked_fill.
+Tensor key_padding(const Tensor& key_mask) {
+    NoGradGuard constant;
+    int64_t B = key_mask.shape()[0], L = key_mask.shape()[1];
+    return add_scalar(neg(reshape(key_mask, {B, 1, L, 1})), 1.0f);
+}
+}  // namespace
+
 Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, const Tensor& key_mask,
                       float eps) {
-    const int64_t m = W.shape()[0], d = x.shape().back();
-    Tensor u = matmul(x, mul_scalar(W, std::pow(float(d), -0.25f)), false, true);  // W x^
-    Tensor h = mul_scalar(sum(mul(x, x), -1, /*keepdim=*/true), 0.5f / std::sqrt(float(d)));
-    Tensor c;  // the stabiliser: a constant, so computed without recording
+    FavorExponents e = favor_exponents(x, W);
+    Tensor c = largest_exponents(e);  // per row: (B, H, L, 1)
+    if (!is_query) {
+        NoGradGuard constant;
+        if (key_mask.defined())  // padding keys do not count
+            c = masked_fill(c, key_padding(key_mask), -std::numeric_limits<float>::infinity());
+        c = max(c, -2, /*keepdim=*/true);  // per (batch, head): (B, H, 1, 1)
+    }
+    return favor_map(e, c, is_query ? eps : 0.0f);  // keys take no eps: see attention.h
+}
+
+CausalKeyFeatures favor_causal_key_features(const Tensor& k, const Tensor& W,
+                                            const Tensor& key_mask) {
+    FavorExponents e = favor_exponents(k, W);
+    Tensor rows = largest_exponents(e), c;  // (B, H, L, 1)
     {
         NoGradGuard constant;
-        c = sub(max(u, -1, /*keepdim=*/true), h);           // per row: (B, H, L, 1)
-        if (!is_query && key_mask.defined()) {               // padding keys do not count
+        if (!key_mask.defined()) {
+            c = cummax(rows, -2);
+        } else {
+            // The prefix maximum over real keys; a padding key before the first real one
+            // takes its own row's (its feature is zeroed by the mask anyway).
+            Tensor prefix = cummax(
+                masked_fill(rows, key_padding(key_mask), -std::numeric_limits<float>::infinity()), -2);
             int64_t B = key_mask.shape()[0], L = key_mask.shape()[1];
-            Tensor padding = add_scalar(neg(reshape(key_mask, {B, 1, L, 1})), 1.0f);
-            c = masked_fill(c, padding, -std::numeric_limits<float>::infinity());
+            Tensor real_keys_so_far = reshape(cumsum(key_mask, 1), {B, 1, L, 1});
+            c = where(real_keys_so_far, prefix, rows);
         }
-        if (!is_query) c = max(c, -2, /*keepdim=*/true);    // per (batch, head): (B, H, 1, 1)
     }
-    if (!is_query) eps = 0.0f;  // keys: see attention.h
-    // -(h + c + ln(m)/2), negated while small: (B, H, L, 1) or so, not (B, H, L, m)
-    Tensor shift = neg(add_scalar(add(h, c), 0.5f * std::log(float(m))));
-    Tensor phi = exp(add(u, shift));
-    return eps == 0.0f ? phi : add_scalar(phi, eps / std::sqrt(float(m)));
+    Shape scale_shape = rows.shape();
+    scale_shape.pop_back();
+    return {favor_map(e, c, 0.0f), reshape(c, scale_shape)};
 }
 
 // phi(x) = m^-1/2 [cos(u), sin(u)] e^h: E[phi(x) . phi(y)] = e^{h_x + h_y} E[cos(w.(x^ - y^))]
@@ -124,14 +171,16 @@ void check_key_mask(const Tensor& key_mask, const Tensor& k) {
 }  // namespace
 
 // out = softmax(q k^T / sqrt(d)) v, with row i seeing keys j <= i when causal (a fused
-// softmax option, no mask tensor) and no padded key (scores -1e9: e^-1e9 = 0).
+// softmax option, no mask tensor, and a product that reads no later value) and no
+// padded key (scores -1e9: e^-1e9 = 0).
 Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                          const Tensor& key_mask) {
     check_key_mask(key_mask, k);
     int64_t d = q.shape()[3];
     Tensor scores = matmul(q, k, false, true);  // (B, H, L, L)
     if (key_mask.defined()) scores = masked_fill(scores, padding_of(key_mask), -1e9f);
-    return matmul(softmax(scores, 1.0f / std::sqrt(float(d)), causal), v);
+    Tensor probabilities = softmax(scores, 1.0f / std::sqrt(float(d)), causal);
+    return causal ? causal_matmul(probabilities, v) : matmul(probabilities, v);
 }
 
 namespace {
@@ -147,13 +196,14 @@ Tensor safe_divide(const Tensor& numerator, const Tensor& denominator) {
 // Causal: the same with prefix sums, as one causal dot product of phi_q, phi_k and
 // [v, 1] — its last column is the denominator.
 Tensor linear_attention(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v, bool causal,
-                        int64_t chunk) {
+                        int64_t chunk, const Tensor& key_log_scale) {
     int64_t d = v.shape().back();
     if (causal) {
         Shape ones_shape = v.shape();
         ones_shape.back() = 1;
         Tensor numerator_and_denominator =
-            causal_dot_product(phi_q, phi_k, concat({v, Tensor::ones(ones_shape)}, -1), chunk);
+            causal_dot_product(phi_q, phi_k, concat({v, Tensor::ones(ones_shape)}, -1), chunk,
+                               key_log_scale);
         return safe_divide(slice(numerator_and_denominator, -1, 0, d),
                            slice(numerator_and_denominator, -1, d, d + 1));
     }
@@ -164,13 +214,48 @@ Tensor linear_attention(const Tensor& phi_q, const Tensor& phi_k, const Tensor& 
 }
 
 Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v,
-                                  bool causal) {
+                                  bool causal, const Tensor& key_log_scale) {
     if (!causal) return linear_attention(phi_q, phi_k, v, false);
     Shape ones_shape = v.shape();
     ones_shape.back() = 1;
-    Tensor numerator = causal_dot_product_reference(phi_q, phi_k, v);
-    Tensor denominator = causal_dot_product_reference(phi_q, phi_k, Tensor::ones(ones_shape));
+    Tensor numerator = causal_dot_product_reference(phi_q, phi_k, v, key_log_scale);
+    Tensor denominator =
+        causal_dot_product_reference(phi_q, phi_k, Tensor::ones(ones_shape), key_log_scale);
     return safe_divide(numerator, denominator);
+}
+
+Tensor attend(const AttentionConfig& config, const Tensor& features, const Tensor& q,
+              const Tensor& k, const Tensor& v, const Tensor& key_mask) {
+    check_key_mask(key_mask, k);
+    const bool causal = config.causal;
+    Tensor phi_q, phi_k, key_log_scale;
+    switch (config.mechanism) {
+        case Mechanism::Identity: return v;
+        case Mechanism::Softmax: return softmax_attention(q, k, v, causal, key_mask);
+        case Mechanism::Favor:
+            phi_q = favor_features(q, features, true);
+            if (causal) {
+                CausalKeyFeatures keys = favor_causal_key_features(k, features, key_mask);
+                phi_k = keys.phi, key_log_scale = keys.log_scale;
+            } else {
+                phi_k = favor_features(k, features, false, key_mask);
+            }
+            break;
+        case Mechanism::Trig:
+            phi_q = trig_features(q, features);
+            phi_k = trig_features(k, features);
+            break;
+        case Mechanism::Relu:
+            phi_q = relu_features(q, features);
+            phi_k = relu_features(k, features);
+            break;
+    }
+    if (key_mask.defined()) {
+        // Padded keys get phi = 0: they add nothing to numerator or denominator.
+        int64_t B = key_mask.shape()[0], L = key_mask.shape()[1];
+        phi_k = mul(phi_k, reshape(key_mask.detach(), {B, 1, L, 1}));
+    }
+    return linear_attention(phi_q, phi_k, v, causal, config.chunk, key_log_scale);
 }
 
 // ---- the module ------------------------------------------------------------------------
@@ -205,35 +290,6 @@ void MultiHeadAttention::redraw_features(Generator& gen) {
     std::copy_n(fresh.data(), fresh.numel(), features_.mutable_data());  // same storage: a buffer
 }
 
-Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& key_mask) const {
-    check_key_mask(key_mask, k);
-    bool causal = config_.causal;
-    Tensor phi_q, phi_k;
-    switch (config_.mechanism) {
-        case Mechanism::Identity: return v;
-        case Mechanism::Softmax: return softmax_attention(q, k, v, causal, key_mask);
-        case Mechanism::Favor:
-            phi_q = favor_features(q, features_, true);
-            phi_k = favor_features(k, features_, false, key_mask);
-            break;
-        case Mechanism::Trig:
-            phi_q = trig_features(q, features_);
-            phi_k = trig_features(k, features_);
-            break;
-        case Mechanism::Relu:
-            phi_q = relu_features(q, features_);
-            phi_k = relu_features(k, features_);
-            break;
-    }
-    if (key_mask.defined()) {
-        // Padded keys get phi = 0: they add nothing to numerator or denominator.
-        int64_t B = key_mask.shape()[0], L = key_mask.shape()[1];
-        phi_k = mul(phi_k, reshape(key_mask.detach(), {B, 1, L, 1}));
-    }
-    return linear_attention(phi_q, phi_k, v, causal, config_.chunk);
-}
-
 // x (B, L, D) → q, k, v (B, H, L, d) → attention → (B, L, D)
 Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_mask) {
     PF_CHECK(x.dim() == 3 && x.shape()[2] == config_.dim,
@@ -242,7 +298,8 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_mask) {
     auto heads = [&](const Tensor& w, const Tensor& b) {  // (B, L, D) → (B, H, L, d)
         return permute(reshape(linear(x, w, b), {B, L, H, d}), {0, 2, 1, 3});
     };
-    Tensor out = attend(heads(w_q_, b_q_), heads(w_k_, b_k_), heads(w_v_, b_v_), key_mask);
+    Tensor out = attend(config_, features_, heads(w_q_, b_q_), heads(w_k_, b_k_), heads(w_v_, b_v_),
+                        key_mask);
     out = reshape(permute(out, {0, 2, 1, 3}), {B, L, H * d});  // (B, L, D)
     return linear(out, w_out_, b_out_);
 }

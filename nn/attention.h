@@ -43,16 +43,25 @@ constexpr float kReluEpsilon = 1e-3f;
 Tensor positive_random_features(const Tensor& x, const Tensor& W);
 // FAVOR+ positive features as attention uses them: the same, times e^-c, plus eps.
 // The stabiliser c is a constant for autograd (it cancels between numerator and
-// denominator): for a query the largest W x^ - |x^|^2 / 2 of its row; for keys the
-// largest over all positions and features of each (batch, head). The largest
-// feature is then 1. Only queries take eps (it keeps denominators above 0); keys need
-// none, since their largest feature is 1, and must have none: in causal attention
-// the shared key constant c then cancels exactly, so nothing about later keys leaks
-// into earlier outputs, and in any attention eps/e^-c, large next to the typical key
-// feature, would pull every row towards uniform weights.
-// key_mask (B, L), for keys: padding is left out of the max.
+// denominator): for a query the largest W x^ - |x^|^2 / 2 of its row; for keys of
+// bidirectional attention the largest over all positions and features of each
+// (batch, head). The largest feature is then 1. Only queries take eps (it keeps
+// denominators above 0); keys need none, since their largest feature is 1, and must
+// have none: eps/e^-c, large next to the typical key feature, would pull every row
+// towards uniform weights. key_mask (B, L), for keys: padding is left out of the max.
 Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query,
                       const Tensor& key_mask = {}, float eps = kFavorEpsilon);
+// Keys of causal attention: a stabiliser shared by all positions would let later keys
+// change earlier outputs (in float32 rounding, and by underflow when a later key is
+// much larger). Here c_j is the largest row value among keys 0..j (a prefix maximum),
+// returned beside the features as log_scale (B, H, L) for causal linear attention,
+// which rescales sums of keys with different c (engine causal_dot_product).
+struct CausalKeyFeatures {
+    Tensor phi;        // (B, H, L, m)
+    Tensor log_scale;  // c: (B, H, L), non-decreasing along L
+};
+CausalKeyFeatures favor_causal_key_features(const Tensor& k, const Tensor& W,
+                                            const Tensor& key_mask = {});
 Tensor trig_features(const Tensor& x, const Tensor& W);
 Tensor relu_features(const Tensor& x, const Tensor& W);
 
@@ -60,12 +69,13 @@ Tensor relu_features(const Tensor& x, const Tensor& W);
 // key_mask (B, L): 1 for real positions, 0 for padding that no query may attend to.
 Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                          const Tensor& key_mask = {});
-// out = phi_q S / (phi_q z), S = phi_k^T v, z = phi_k^T 1 (prefix sums when causal).
+// out = phi_q S / (phi_q z), S = phi_k^T v, z = phi_k^T 1 (prefix sums when causal;
+// key_log_scale (B, H, L): the keys' stabilisers, from favor_causal_key_features).
 Tensor linear_attention(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v, bool causal,
-                        int64_t chunk = 64);
-// The same with the causal prefix sums stored in full: the reference for the tests.
+                        int64_t chunk = 64, const Tensor& key_log_scale = {});
+// The same with the causal sums as an L x L matrix: the reference for the tests.
 Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v,
-                                  bool causal);
+                                  bool causal, const Tensor& key_log_scale = {});
 
 struct AttentionConfig {
     int64_t dim = 256;                      // D
@@ -77,6 +87,12 @@ struct AttentionConfig {
     RowScaling scaling = RowScaling::Chi;   // row norms of orthogonal features
     int64_t chunk = 64;                     // chunk of the causal linear attention op
 };
+
+// Attention of per-head q, k, v (B, H, L, d) → (B, H, L, d) by config's mechanism, with
+// random features (m, d) for favor, trig and relu. What MultiHeadAttention::forward
+// runs between its projections.
+Tensor attend(const AttentionConfig& config, const Tensor& features, const Tensor& q,
+              const Tensor& k, const Tensor& v, const Tensor& key_mask = {});
 
 // What recurrent decoding keeps between positions, for one attention layer.
 //   linear mechanisms: S = sum_j phi(k_j) v_j^T (B, H, m, d), z = sum_j phi(k_j) (B, H, m),
@@ -107,8 +123,6 @@ public:
     Tensor decode_step(const Tensor& x_t, DecodeState& state) const;
 
 private:
-    Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask) const;
-
     AttentionConfig config_;
     int64_t head_dim_;
     Tensor w_q_, w_k_, w_v_, w_out_;        // (D, D) each

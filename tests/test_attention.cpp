@@ -33,7 +33,7 @@ double max_abs(const Tensor& t) {
 }
 }  // namespace
 
-TEST_CASE("fused causal_dot_product equals the cumsum reference, values and gradients",
+TEST_CASE("fused causal_dot_product equals the L x L reference, values and gradients",
           "[attention]") {
     Generator gen(60);
     struct Case { Shape lead; int64_t L, m, dv, chunk; };
@@ -134,8 +134,9 @@ TEST_CASE("favor attention approaches softmax attention as m grows", "[attention
             for (int seed = 0; seed < 4; ++seed) {
                 Generator wgen(100 + seed);
                 Tensor W = gaussian_orthogonal_matrix(m, 16, wgen);
-                Tensor approx = linear_attention(favor_features(q, W, true),
-                                                 favor_features(k, W, false), v, causal);
+                AttentionConfig favor;
+                favor.causal = causal;
+                Tensor approx = attend(favor, W, q, k, v);
                 Tensor diff = sub(approx, exact);
                 error += mean(mul(diff, diff)).item();  // mean squared error
             }
@@ -290,11 +291,11 @@ TEST_CASE("favor features stay finite for long vectors: causal attention of larg
     Tensor q = random_tensor({1, 1, 6, 8}, gen, 12.0f), k = random_tensor({1, 1, 6, 8}, gen, 12.0f),
            v = random_tensor({1, 1, 6, 8}, gen);
     Tensor W = gaussian_orthogonal_matrix(64, 8, gen);
-    for (bool causal : {false, true}) {
-        Tensor out = linear_attention(favor_features(q, W, true),
-                                      favor_features(k, W, false), v, causal);
+    Tensor phi_q = favor_features(q, W, true);
+    CausalKeyFeatures causal_keys = favor_causal_key_features(k, W);
+    for (Tensor out : {linear_attention(phi_q, favor_features(k, W, false), v, false),
+                       linear_attention(phi_q, causal_keys.phi, v, true, 64, causal_keys.log_scale)})
         for (float value : out.to_vector()) REQUIRE(std::isfinite(value));
-    }
 }
 
 TEST_CASE("linear attention: a query whose features meet only zeros outputs 0, gradients finite",
