@@ -4,6 +4,7 @@
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace pf::models {
@@ -50,26 +51,63 @@ ModelConfig ModelConfig::from_map(const std::map<std::string, std::string>& map,
     nn::ConfigReader read{map, where};
     ModelConfig c;
     c.objective = read.text("objective");
-    c.vocab = read.integer("vocab");
-    c.dim = read.integer("dim");
-    c.layers = read.integer("layers");
-    c.heads = read.integer("heads");
-    c.ff = read.integer("ff");
-    c.max_length = read.integer("max_length");
+    c.vocab = read.integer("vocab", 2);
+    c.dim = read.integer("dim", 1);
+    c.layers = read.integer("layers", 1);
+    c.heads = read.integer("heads", 1);
+    c.ff = read.integer("ff", 1);
+    c.max_length = read.integer("max_length", 1);
     c.attention = read.text("attention");
-    c.features = read.integer("features");
-    c.orthogonal = read.integer("orthogonal") != 0;
-    c.chunk = read.integer("chunk");
-    c.dropout = float(read.number("dropout"));
-    c.image_height = read.integer("image_height");
-    c.image_width = read.integer("image_width");
-    c.image_channels = read.integer("image_channels");
+    c.features = read.integer("features", 1);
+    c.orthogonal = read.integer("orthogonal", 0, 1) != 0;
+    c.chunk = read.integer("chunk", 1);
+    c.dropout = float(read.number("dropout", 0.0, 0.99));
+    c.image_height = read.integer("image_height", 0);
+    c.image_width = read.integer("image_width", 0);
+    c.image_channels = read.integer("image_channels", 0);
     try {
         c.validate();
     } catch (const Error& e) {
         throw Error(fmt::format("{}: bad model configuration: {}", where, e.what()));
     }
     return c;
+}
+
+void ModelConfig::check_shapes(const nn::NamedTensors& weights, const std::string& where) const {
+    auto expect = [&](const std::string& name, const Shape& expected, const char* keys) {
+        auto found = std::find_if(weights.begin(), weights.end(),
+                                  [&](const auto& named) { return named.first == name; });
+        PF_CHECK(found != weights.end(), "{}: tensor model.{} is missing (the configuration's "
+                 "{} call for shape {})", where, name, keys, shape_str(expected));
+        PF_CHECK(found->second.shape() == expected, "{}: the configuration's {} call for tensor "
+                 "model.{} of shape {}, the file holds {}", where, keys, name, shape_str(expected),
+                 shape_str(found->second.shape()));
+    };
+    expect("token_embedding.weight", {vocab, dim}, "vocab and dim");
+    if (image_positions()) {
+        expect("row_embedding.weight", {image_height, dim}, "image_height and dim");
+        expect("column_embedding.weight", {image_width, dim}, "image_width and dim");
+        expect("channel_embedding.weight", {image_channels, dim}, "image_channels and dim");
+    } else {
+        expect("position_embedding.weight", {max_length, dim}, "max_length and dim");
+    }
+    // Count the blocks in the file before walking `layers` of them.
+    int64_t blocks_in_file = std::count_if(weights.begin(), weights.end(), [](const auto& named) {
+        const std::string& name = named.first;
+        const std::string suffix = ".mlp.up.weight";
+        return name.rfind("blocks.", 0) == 0 && name.size() > suffix.size() &&
+               name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    });
+    PF_CHECK(blocks_in_file == layers, "{}: 'model.layers' is {}, but the file holds {} blocks",
+             where, layers, blocks_in_file);
+    const bool has_features = nn::uses_random_features(nn::parse_mechanism(attention));
+    for (int64_t i = 0; i < layers; ++i) {
+        std::string block = "blocks." + std::to_string(i) + ".";
+        expect(block + "mlp.up.weight", {dim, ff}, "dim and ff");
+        if (has_features)
+            expect(block + "attention.features", {features, dim / heads}, "features, dim and heads");
+    }
+    expect("head.weight", {dim, vocab}, "dim and vocab");
 }
 
 // ---- the model ---------------------------------------------------------------------

@@ -46,6 +46,11 @@ struct ModelConfig {
     std::map<std::string, std::string> to_map() const;
     static ModelConfig from_map(const std::map<std::string, std::string>& map,
                                 const std::string& where);
+    // Throws pf::Error, naming `where` and the keys, unless the model this configuration
+    // builds has the shapes of `weights` (a checkpoint's tensors under "model.", the
+    // prefix cut off). Called before the model is built: a configuration claiming 1e8
+    // layers or a width of 1e6 is refused, never allocated.
+    void check_shapes(const nn::NamedTensors& weights, const std::string& where) const;
 };
 
 // Per-layer recurrent state of a decoding causal model.

@@ -111,9 +111,14 @@ private:
 
 // The whole file, or pf::Error naming it.
 std::string read_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    PF_CHECK(fd >= 0, "checkpoint {}: cannot open: {}", path, errno_text());
+    // Look before opening: open(2) on a FIFO blocks until a writer comes, maybe never.
     struct stat info {};
+    PF_CHECK(::stat(path.c_str(), &info) == 0, "checkpoint {}: cannot open: {}", path,
+             errno_text());
+    PF_CHECK(S_ISREG(info.st_mode), "checkpoint {}: not a regular file", path);
+    // O_NONBLOCK too, in case a FIFO took the file's place since: a regular file ignores it.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    PF_CHECK(fd >= 0, "checkpoint {}: cannot open: {}", path, errno_text());
     if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
         ::close(fd);
         throw Error(fmt::format("checkpoint {}: not a regular file", path));
@@ -174,7 +179,7 @@ const std::string& ConfigReader::text(const std::string& key) const {
     return it->second;
 }
 
-double ConfigReader::number(const std::string& key) const {
+double ConfigReader::number(const std::string& key, double least, double most) const {
     const std::string& value = text(key);
     size_t used = 0;
     double result = 0;
@@ -183,21 +188,37 @@ double ConfigReader::number(const std::string& key) const {
     } catch (const std::exception&) {
         used = 0;
     }
-    PF_CHECK(used == value.size() && !value.empty(), "{}: '{}' is not a number: '{}'", where, key,
-             value);
+    PF_CHECK(used == value.size() && !value.empty() && !std::isnan(result),
+             "{}: '{}' is not a number: '{}'", where, key, value);
+    PF_CHECK(result >= least && result <= most, "{}: '{}' is {}, outside the range [{}, {}]",
+             where, key, value, least, most);
     return result;
 }
 
-int64_t ConfigReader::integer(const std::string& key) const {
+int64_t ConfigReader::integer(const std::string& key, int64_t least, int64_t most) const {
     double value = number(key);
-    PF_CHECK(value == std::floor(value) && std::fabs(value) < 9e15,
+    PF_CHECK(value == std::floor(value) && std::fabs(value) < double(kLargestConfigInteger),
              "{}: '{}' is not an integer: '{}'", where, key, text(key));
+    PF_CHECK(value >= double(least) && value <= double(most),
+             "{}: '{}' is {}, outside the range [{}, {}]", where, key, text(key), least, most);
     return int64_t(value);
 }
 
 // ---- atomic write ---------------------------------------------------------------------
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
+    // rename(2) replaces whatever has the name: a device node, a FIFO, a symbolic link.
+    // Only a regular file (or nothing) may be replaced; lstat does not follow links.
+    struct stat existing {};
+    if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+        const char* kind = S_ISLNK(existing.st_mode)   ? "a symbolic link"
+                           : S_ISDIR(existing.st_mode) ? "a directory"
+                           : S_ISFIFO(existing.st_mode) ? "a FIFO"
+                           : S_ISCHR(existing.st_mode) || S_ISBLK(existing.st_mode) ? "a device"
+                                                                                     : "a socket";
+        throw Error(fmt::format("cannot write {}: it is {}, not a regular file (refusing to "
+                                "rename over it)", path, kind));
+    }
     // mkstemp fills in the X's with a name no other file has, and creates it.
     std::string temp_path = path + ".tmp.XXXXXX";
     int fd = ::mkstemp(temp_path.data());

@@ -38,6 +38,7 @@
 #include "engine/random.h"
 #include "nn/module.h"
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -73,15 +74,27 @@ struct Checkpoint {
     std::string describe() const;
 };
 
-// Typed reads of a configuration map (a checkpoint's), errors naming `where`:
+// Integers in a configuration are read through a double, exact below 2^53: a value
+// must lie strictly between -kLargestConfigInteger and kLargestConfigInteger to be read
+// back. Programs refuse larger flags up front, so that every run they start can be resumed.
+inline constexpr int64_t kLargestConfigInteger = 9'000'000'000'000'000;
+
+// Typed reads of a configuration map (a checkpoint's), each value checked against the
+// range the caller gives, errors naming the key and `where`:
 //   ConfigReader read{checkpoint.config, checkpoint.describe()};
-//   int64_t layers = read.integer("model.layers");
+//   int64_t layers = read.integer("model.layers", 1);   // at least 1
+// A file's configuration is checked value by value here, before anything is built
+// from it: a zero length or a negative size is an error, never a crash later.
 struct ConfigReader {
     const std::map<std::string, std::string>& config;
     std::string where;
     const std::string& text(const std::string& key) const;  // throws if absent
-    double number(const std::string& key) const;            // throws if absent or not a number
-    int64_t integer(const std::string& key) const;          // throws if not a whole number
+    // Throws if absent, not a number (NaN included) or outside [least, most].
+    double number(const std::string& key, double least = -HUGE_VAL,
+                  double most = HUGE_VAL) const;
+    // Throws if not a whole number, or outside [least, most].
+    int64_t integer(const std::string& key, int64_t least = 1 - kLargestConfigInteger,
+                    int64_t most = kLargestConfigInteger - 1) const;
 };
 
 // Writes `bytes` to `path` so that path holds either its old content or all of the
@@ -89,13 +102,18 @@ struct ConfigReader {
 // fsync it, rename it over path, fsync the directory. On failure the temporary file
 // is removed, the previous file is untouched, and pf::Error names the path. The new
 // file gets mode 0644.
+// The rename replaces a regular file or nothing: if `path` exists as anything else — a
+// device such as /dev/full, a FIFO, a directory, or a symbolic link (even one to a
+// regular file: the link would be replaced, not its target) — it is refused before
+// anything is written, with pf::Error naming the path.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
 // Serialises (the layout above) and writes atomically. Throws pf::Error on an
 // undefined tensor, a duplicate tensor name, or a failed write.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 
-// Reads and validates a checkpoint. A missing or unreadable file, a truncated file,
+// Reads and validates a checkpoint. A missing or unreadable file, one that is not a
+// regular file (a FIFO would block forever, so it is refused before opening), a truncated file,
 // bad magic bytes, another format version, a checksum mismatch or inconsistent sizes
 // inside each throw pf::Error naming the file and the problem. Lengths are checked
 // against the bytes remaining before anything is allocated.

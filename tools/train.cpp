@@ -6,6 +6,7 @@
 //
 // See tools/training/trainer.h for what a run writes and how resuming works.
 #include "nn/attention.h"
+#include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
 #include "tools/util/cli.h"
 
@@ -15,6 +16,9 @@ int main(int argc, char** argv) {
     CLI::App app{"Train a Transformer with Performer (FAVOR+) or other attention", "train"};
     training::TrainOptions o;
     o.model.attention = "favor";
+    // Integer settings go into the checkpoint; refuse up front what it could not read back.
+    const double largest = double(nn::kLargestConfigInteger - 1);
+    const CLI::Range positive(1.0, largest, "POSITIVE"), non_negative(0.0, largest, "NONNEGATIVE");
     std::string features = "orthogonal";
     app.add_option("--task", o.task.task, "text | image | protein")
         ->check(CLI::IsMember({"text", "image", "protein"}));
@@ -26,43 +30,47 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"causal", "masked"}));
     app.add_flag("--concatenated", o.task.concatenated,
                  "protein: windows of sequences joined by separators (the long-sequence mode)");
-    app.add_option("--max-images", o.task.max_images, "image: load at most this many per split");
+    app.add_option("--max-images", o.task.max_images, "image: load at most this many per split")
+        ->check(non_negative);
     app.add_option("--attention", o.model.attention, "softmax | favor | relu | trig | identity")
         ->check(CLI::IsMember(nn::mechanism_names()));
     app.add_option("--features", o.model.features, "random features m (favor, relu, trig)")
-        ->check(CLI::PositiveNumber);
+        ->check(positive);
     app.add_option("--feature-kind", features, "orthogonal | iid")
         ->check(CLI::IsMember({"orthogonal", "iid"}));
     app.add_option("--redraw", o.redraw, "redraw the random features every N steps (0: never)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative);
     app.add_option("--chunk", o.model.chunk, "chunk length of causal linear attention")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--layers", o.model.layers, "Transformer blocks")->check(CLI::PositiveNumber);
-    app.add_option("--dim", o.model.dim, "model width D")->check(CLI::PositiveNumber);
-    app.add_option("--heads", o.model.heads, "attention heads")->check(CLI::PositiveNumber);
-    app.add_option("--ff", o.model.ff, "feed-forward width (default 4 D)")->check(CLI::PositiveNumber);
+        ->check(positive);
+    app.add_option("--layers", o.model.layers, "Transformer blocks")->check(positive);
+    app.add_option("--dim", o.model.dim, "model width D")->check(positive);
+    app.add_option("--heads", o.model.heads, "attention heads")->check(positive);
+    app.add_option("--ff", o.model.ff, "feed-forward width (default 4 D)")->check(positive);
     app.add_option("--dropout", o.model.dropout, "dropout probability")->check(CLI::Range(0.0, 0.99));
     app.add_option("--seq-len", o.seq_len, "sequence length L (image: the image's length)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--batch", o.batch, "sequences per step")->check(CLI::PositiveNumber);
-    app.add_option("--steps", o.steps, "total training steps of the run")->check(CLI::PositiveNumber);
+        ->check(positive);
+    app.add_option("--batch", o.batch, "sequences per step")->check(positive);
+    app.add_option("--steps", o.steps, "total training steps of the run")->check(positive);
     app.add_option("--lr", o.lr, "peak learning rate")->check(CLI::PositiveNumber);
     app.add_option("--warmup", o.warmup, "warm-up steps (default 5% of the steps, at most 200)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative);
     app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
     app.add_option("--clip", o.clip, "gradient clipping: largest global norm")->check(CLI::PositiveNumber);
-    app.add_option("--seed", o.seed, "random seed (data order, initialisation, features)");
+    app.add_option("--seed", o.seed, "random seed (data order, initialisation, features)")
+        ->check(non_negative);
     app.add_option("--out", o.out, "output folder")->required();
     app.add_flag("--resume", o.resume, "continue the run in --out to --steps");
     app.add_option("--stop-after", o.stop_after, "stop once this step is done, with a checkpoint")
-        ->check(CLI::PositiveNumber);
+        ->check(positive);
     app.add_option("--eval-every", o.eval_every, "steps between evaluations (default: a tenth)")
-        ->check(CLI::PositiveNumber);
+        ->check(positive);
     app.add_option("--eval-batches", o.eval_batches, "held-out batches per evaluation")
-        ->check(CLI::PositiveNumber);
+        ->check(positive);
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         o.model.orthogonal = features == "orthogonal";
+        for (const CLI::Option* option : app.get_options())
+            if (option->count() > 0) o.given_flags.push_back(option->get_name());
         if (app.count("--ff") == 0) o.model.ff = 4 * o.model.dim;
         return training::train(o);
     });

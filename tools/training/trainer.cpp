@@ -5,6 +5,7 @@
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "tools/util/csv.h"
+#include "tools/util/files.h"
 #include "tools/util/json.h"
 #include "tools/util/plot.h"
 #include "tools/util/progress.h"
@@ -66,27 +67,108 @@ Config with_prefix(const Config& config, const std::string& prefix) {
     return out;
 }
 
-// Reads the run's settings back; only steps, stop_after, out, quiet stay as given.
-double options_from_config(const Config& c, const std::string& where, TrainOptions& o) {
+// Reads the run's settings back, each checked against its range and the model's against
+// the shapes of the tensors in the file, before anything is built from them; only steps,
+// stop_after, out, quiet stay as given. Returns the seconds the run has trained.
+double options_from_checkpoint(const nn::Checkpoint& checkpoint, TrainOptions& o) {
+    const Config& c = checkpoint.config;
+    const std::string where = checkpoint.describe();
     nn::ConfigReader r{c, where};
     o.model = models::ModelConfig::from_map(with_prefix(c, "model."), where);
+    o.model.check_shapes(checkpoint.with_prefix("model."), where);
     o.task.task = r.text("task.task");
     o.task.data = r.text("task.data");
     o.task.objective = r.text("task.objective");
-    o.task.concatenated = r.integer("task.concatenated") != 0;
-    o.task.max_images = r.integer("task.max_images");
-    o.seq_len = r.integer("train.seq_len");
-    o.batch = r.integer("train.batch");
-    o.lr = float(r.number("train.lr"));
-    o.min_lr_ratio = float(r.number("train.min_lr_ratio"));
-    o.weight_decay = float(r.number("train.weight_decay"));
-    o.clip = float(r.number("train.clip"));
-    o.warmup = r.integer("train.warmup");
-    o.redraw = r.integer("train.redraw");
-    o.seed = uint64_t(r.integer("train.seed"));
-    o.eval_every = r.integer("train.eval_every");
-    o.eval_batches = r.integer("train.eval_batches");
-    return r.number("train.elapsed_s");
+    o.task.concatenated = r.integer("task.concatenated", 0, 1) != 0;
+    o.task.max_images = r.integer("task.max_images", 0);
+    o.seq_len = r.integer("train.seq_len", 1);
+    // The task sizes the position table to the sequence length: it must be the table's.
+    PF_CHECK(o.model.image_positions() || o.seq_len <= o.model.max_length,
+             "{}: 'train.seq_len' is {}, longer than 'model.max_length' {}", where, o.seq_len,
+             o.model.max_length);
+    o.batch = r.integer("train.batch", 1);
+    o.lr = float(r.number("train.lr", 0));
+    o.min_lr_ratio = float(r.number("train.min_lr_ratio", 0, 1));
+    o.weight_decay = float(r.number("train.weight_decay", 0));
+    o.clip = float(r.number("train.clip", 0));
+    o.warmup = r.integer("train.warmup", 0);
+    o.redraw = r.integer("train.redraw", 0);
+    o.seed = uint64_t(r.integer("train.seed", 0));
+    o.eval_every = r.integer("train.eval_every", 1);
+    o.eval_batches = r.integer("train.eval_batches", 1);
+    return r.number("train.elapsed_s", 0);
+}
+
+// The checkpoint setting each flag of build/train sets. On --resume a given flag must
+// agree with it; flags not listed here (--steps, --stop-after, --out) may change.
+const std::map<std::string, std::string> kSettingOfFlag = {
+    {"--task", "task.task"},          {"--data", "task.data"},
+    {"--objective", "task.objective"}, {"--concatenated", "task.concatenated"},
+    {"--max-images", "task.max_images"}, {"--attention", "model.attention"},
+    {"--features", "model.features"},  {"--feature-kind", "model.orthogonal"},
+    {"--chunk", "model.chunk"},        {"--layers", "model.layers"},
+    {"--dim", "model.dim"},            {"--heads", "model.heads"},
+    {"--ff", "model.ff"},              {"--dropout", "model.dropout"},
+    {"--seq-len", "train.seq_len"},    {"--batch", "train.batch"},
+    {"--lr", "train.lr"},              {"--warmup", "train.warmup"},
+    {"--weight-decay", "train.weight_decay"}, {"--clip", "train.clip"},
+    {"--redraw", "train.redraw"},      {"--seed", "train.seed"},
+    {"--eval-every", "train.eval_every"}, {"--eval-batches", "train.eval_batches"}};
+
+// Throws pf::Error naming the flag and both values if a flag given with --resume
+// disagrees with the run's setting (`requested`: the options as given, as a config).
+void check_resume_flags(const std::vector<std::string>& given_flags, const Config& requested,
+                        const nn::Checkpoint& checkpoint) {
+    for (const std::string& flag : given_flags) {
+        auto setting = kSettingOfFlag.find(flag);
+        if (setting == kSettingOfFlag.end()) continue;
+        const std::string& key = setting->second;
+        // An image's sequence length is the image's: the task ignores --seq-len.
+        if (key == "train.seq_len" && requested.at("task.task") == "image") continue;
+        auto stored = checkpoint.config.find(key);
+        std::string run_value = stored == checkpoint.config.end() ? "(none)" : stored->second;
+        PF_CHECK(run_value == requested.at(key), "{} {} conflicts with the run being resumed, "
+                 "whose {} is {} ({}): leave the flag out to continue the run as it was, or "
+                 "start a new run in another --out", flag, requested.at(key), key, run_value,
+                 checkpoint.describe());
+    }
+}
+
+// The --data spec with each path in it made absolute, so that the checkpoint can be
+// resumed and evaluated from any folder: text "a.txt,b.txt" (or a folder), image
+// "fashion-mnist:DIR" or "imagenet64:DIR" ("fashion-mnist" alone is no path), protein a
+// FASTA file. Empty (the task's default) stays empty.
+std::string absolute_data_spec(const std::string& task, const std::string& spec) {
+    if (spec.empty()) return spec;
+    auto absolute = [](const std::string& path) {
+        return fs::absolute(path).lexically_normal().string();
+    };
+    if (task == "image") {
+        size_t colon = spec.find(':');
+        return colon == std::string::npos ? spec : spec.substr(0, colon + 1) +
+                                                       absolute(spec.substr(colon + 1));
+    }
+    if (task != "text") return absolute(spec);
+    std::string joined;
+    for (size_t begin = 0; begin <= spec.size();) {
+        size_t comma = std::min(spec.find(',', begin), spec.size());
+        joined += (begin == 0 ? "" : ",") + absolute(spec.substr(begin, comma - begin));
+        begin = comma + 1;
+    }
+    return joined;
+}
+
+// Removes the temporary files that saves of `checkpoint_path` interrupted by a crash
+// left beside it (path.tmp.XXXXXX, see nn::write_file_atomic). Only while the run
+// folder is locked: no other process can be writing one then.
+void remove_stale_temporary_files(const std::string& checkpoint_path) {
+    const fs::path checkpoint(checkpoint_path);
+    const std::string prefix = checkpoint.filename().string() + ".tmp.";
+    std::vector<fs::path> stale;
+    for (const auto& entry : fs::directory_iterator(checkpoint.parent_path()))
+        if (entry.path().filename().string().rfind(prefix, 0) == 0 && entry.is_regular_file())
+            stale.push_back(entry.path());
+    for (const fs::path& path : stale) fs::remove(path);
 }
 
 // ---- the run's state ---------------------------------------------------------------------
@@ -167,12 +249,20 @@ int train(TrainOptions options) {
     const std::string out = options.out;
     const bool quiet = options.quiet;
 
+    PF_CHECK(!options.resume || fs::exists(checkpoint_path), "{}: no checkpoint to resume from",
+             checkpoint_path);
+    // One trainer per run folder, for the life of this call: the lock goes first.
+    fs::create_directories(out);
+    FileLock lock((fs::path(out) / "train.lock").string());
+    remove_stale_temporary_files(checkpoint_path);
+
+    options.task.data = absolute_data_spec(options.task.task, options.task.data);
     nn::Checkpoint checkpoint;
     double elapsed_before = 0;
     if (options.resume) {
-        PF_CHECK(fs::exists(checkpoint_path), "{}: no checkpoint to resume from", checkpoint_path);
         checkpoint = nn::load_checkpoint(checkpoint_path);
-        elapsed_before = options_from_config(checkpoint.config, checkpoint_path, options);
+        check_resume_flags(options.given_flags, options_to_config(options, 0), checkpoint);
+        elapsed_before = options_from_checkpoint(checkpoint, options);
         options.steps = final_steps;
         options.stop_after = stop_after;
         options.out = out;
@@ -209,7 +299,6 @@ int train(TrainOptions options) {
         start = checkpoint.step;
         trim_log(log_path, start);
     }
-    fs::create_directories(out);
 
     const std::string metric = headline_metric(*task);
     CsvWriter log(log_path,
@@ -361,7 +450,7 @@ LoadedModel load_model(const std::string& checkpoint_path, Generator& dropout,
                        const ModelOverrides& overrides) {
     nn::Checkpoint checkpoint = nn::load_checkpoint(checkpoint_path);
     TrainOptions options;
-    options_from_config(checkpoint.config, checkpoint_path, options);
+    options_from_checkpoint(checkpoint, options);
     const bool overridden = !overrides.attention.empty() || overrides.features > 0;
     if (!overrides.attention.empty()) options.model.attention = overrides.attention;
     if (overrides.features > 0) options.model.features = overrides.features;

@@ -13,13 +13,17 @@
 // run stopped (--stop-after K, or Ctrl-C, which finishes the step first).
 //
 // Files in `out`: log.csv (step, split, loss, the task's metric, accuracy, lr,
-// tokens_per_s, elapsed_s), model.ckpt, summary.json and loss.png.
+// tokens_per_s, elapsed_s), model.ckpt, summary.json and loss.png; and train.lock,
+// locked for as long as a trainer uses the folder: a second trainer on the same folder
+// is refused, naming the first one's pid. The data path is stored absolute, so that a
+// run can be resumed or evaluated from any folder.
 #pragma once
 
 #include "models/sequence_model.h"
 #include "tools/training/tasks.h"
 
 #include <string>
+#include <vector>
 
 namespace pf::training {
 
@@ -37,6 +41,9 @@ struct TrainOptions {
     int64_t eval_every = 0;     // 0: ten evaluations per run
     int64_t eval_batches = 16;  // held-out batches per evaluation
     bool quiet = false;         // no progress bar (tests)
+    // With resume: the flags the command line gave (e.g. "--dim"). Each must agree with
+    // the run's own setting, or the resume is refused; --steps and --stop-after may change.
+    std::vector<std::string> given_flags;
 };
 
 // Runs (or resumes) training; returns the process exit code. Throws pf::Error on bad

@@ -1,9 +1,13 @@
-// files.cpp — whole-file reads (through zlib) and writes, parent and temp directories.
+// files.cpp — whole-file reads (through zlib) and writes, parent and temp directories,
+// lock files.
 #include "tools/util/files.h"
 
 #include "engine/error.h"
 
+#include <fcntl.h>
 #include <stdlib.h>  // mkdtemp
+#include <sys/file.h>  // flock
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -84,6 +88,29 @@ TempDir::TempDir(const std::string& prefix) {
 TempDir::~TempDir() {
     std::error_code ignored;  // a destructor must not throw; a leftover /tmp entry is harmless
     fs::remove_all(path_, ignored);
+}
+
+FileLock::FileLock(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    PF_CHECK(fd_ >= 0, "{}: cannot open the lock file: {}", path, std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        int why = errno;
+        char holder[32] = {};
+        ssize_t n = ::pread(fd_, holder, sizeof holder - 1, 0);
+        ::close(fd_);
+        PF_CHECK(why == EWOULDBLOCK, "{}: cannot lock: {}", path, std::strerror(why));
+        throw Error(fmt::format("{}: locked by another process (pid {}): it is still using this "
+                                "folder", path, n > 0 ? std::string(holder) : "unknown"));
+    }
+    // Ours now: replace the previous holder's pid with ours (for the message above).
+    std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size()))
+        fmt::print(stderr, "warning: {}: cannot write the pid into the lock file: {}\n", path,
+                   std::strerror(errno));
+}
+
+FileLock::~FileLock() {
+    ::close(fd_);  // releases the lock; the file stays (removing it would race a new holder)
 }
 
 }  // namespace pf

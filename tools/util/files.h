@@ -4,6 +4,7 @@
 //   pf::write_file("results/summary.json", text);          // creates results/ if needed
 //   pf::TempDir scratch;                                    // a fresh directory under /tmp,
 //   std::string path = scratch.file("log.csv");             // removed when `scratch` dies
+//   pf::FileLock lock("runs/austen/train.lock");            // throws if another holds it
 //
 // write_file is a plain write: a crash halfway leaves half a file. Checkpoints, which
 // must never be half-written, use the nn layer's atomic write instead.
@@ -41,6 +42,21 @@ public:
 
 private:
     std::filesystem::path path_;
+};
+
+// An exclusive lock on the file `path` (created if missing), held until the object is
+// destroyed — or the process ends, however it ends: flock(2), released by the kernel.
+// The holder writes its pid into the file, so that a second FileLock on the same path
+// (in this or any other process) throws pf::Error naming the path and the holder.
+class FileLock {
+public:
+    explicit FileLock(const std::string& path);
+    ~FileLock();
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+
+private:
+    int fd_ = -1;
 };
 
 }  // namespace pf
