@@ -2,6 +2,7 @@
 // write: bits per dimension, factorised positions, sampling a PNG grid, padding, and
 // tiny models that learn.
 #include "gradcheck.h"
+#include "programs.h"
 
 #include "models/sequence_model.h"
 #include "tools/data/fasta.h"
@@ -18,31 +19,6 @@ using namespace pf;
 using namespace pf::testing;
 
 namespace {
-
-void put_u32(std::string& out, uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xff));
-}
-
-// A Fashion-MNIST-like folder of `count` H x W images in IDX format, train and test:
-// left half bright, right half dark, with a little per-image noise.
-std::string write_image_folder(const TempDir& dir, int64_t count, int64_t H, int64_t W) {
-    Generator gen(5);
-    for (std::string prefix : {"train", "t10k"}) {
-        std::string images, labels;
-        put_u32(images, 0x803), put_u32(images, uint32_t(count)), put_u32(images, uint32_t(H)),
-            put_u32(images, uint32_t(W));
-        put_u32(labels, 0x801), put_u32(labels, uint32_t(count));
-        for (int64_t i = 0; i < count; ++i) {
-            for (int64_t r = 0; r < H; ++r)
-                for (int64_t c = 0; c < W; ++c)
-                    images.push_back(char(uint8_t((c < W / 2 ? 200 : 20) + gen.below(8))));
-            labels.push_back(char(i % 10));
-        }
-        write_file(dir.file(prefix + "-images-idx3-ubyte"), images);
-        write_file(dir.file(prefix + "-labels-idx1-ubyte"), labels);
-    }
-    return "fashion-mnist:" + dir.path().string();
-}
 
 Tensor parameter(const nn::Module& module, const std::string& name) {
     for (auto& [n, t] : module.named_parameters())
