@@ -3,13 +3,26 @@
 
 #include "engine/ops.h"
 
+#include <cmath>
+
 namespace pf::models {
+
+namespace {
+
+void check_temperature(float temperature) {
+    PF_CHECK(std::isfinite(temperature) && temperature >= 0,
+             "generate: temperature {} (must be a finite number >= 0; 0 takes the most likely token)",
+             temperature);
+}
+
+}  // namespace
 
 std::vector<std::vector<int32_t>> generate(const SequenceModel& model,
                                            const std::vector<std::vector<int32_t>>& prompts,
                                            int64_t count, float temperature, Generator& gen,
                                            int64_t sample_vocab) {
     PF_CHECK(!prompts.empty() && !prompts[0].empty(), "generate: needs a prompt of at least one token");
+    check_temperature(temperature);
     const int64_t B = int64_t(prompts.size()), P = int64_t(prompts[0].size()), V = model.config().vocab;
     const int64_t drawn = sample_vocab > 0 ? std::min(sample_vocab, V) : V;
     for (const auto& p : prompts)
@@ -31,6 +44,7 @@ std::vector<int32_t> generate_by_full_forward(SequenceModel& model, const std::v
                                               int64_t count, float temperature, Generator& gen,
                                               int64_t sample_vocab) {
     PF_CHECK(!prompt.empty(), "generate: needs a prompt of at least one token");
+    check_temperature(temperature);
     NoGradGuard no_grad;
     const int64_t V = model.config().vocab;
     const int64_t drawn = sample_vocab > 0 ? std::min(sample_vocab, V) : V;

@@ -19,7 +19,8 @@ namespace pf::models {
 
 // prompts: B sequences of equal length (at least 1 token each). Returns each prompt
 // followed by `count` sampled tokens, drawn among the first `sample_vocab` tokens
-// (0: all; an image model must not draw its start token).
+// (0: all; an image model must not draw its start token). Temperature: finite, >= 0
+// (0 takes the most likely token).
 std::vector<std::vector<int32_t>> generate(const SequenceModel& model,
                                            const std::vector<std::vector<int32_t>>& prompts,
                                            int64_t count, float temperature, Generator& gen,
