@@ -1,10 +1,13 @@
-// test_generation.cpp — build/sample's refusals: images of another shape than the
-// model's, non-finite temperatures, absurd counts.
+// test_generation.cpp — generation of any length (the sliding window of models/generate.h)
+// and build/sample's refusals: images of another shape than the model's, non-finite
+// temperatures, absurd counts.
 //
 // The program tests run the binaries under build/ (make test builds them first) on
 // tiny models trained for two steps.
 #include "gradcheck.h"
 #include "programs.h"
+
+#include "models/generate.h"
 
 using namespace pf;
 using namespace pf::testing;
@@ -30,6 +33,13 @@ std::pair<int, std::string> sample_stdout(const TempDir& dir, const std::string&
     Command c = run("(build/sample " + arguments + " > " + stdout_file + ")");  // run() adds 2>&1
     INFO(c.output);
     return {c.exit_code, read_file(stdout_file)};
+}
+
+models::ModelConfig tiny_config(const std::string& attention, int64_t max_length) {
+    models::ModelConfig config;
+    config.vocab = 11, config.dim = 16, config.heads = 2, config.layers = 2, config.ff = 32;
+    config.features = 16, config.attention = attention, config.max_length = max_length;
+    return config;
 }
 
 }  // namespace
@@ -70,4 +80,60 @@ TEST_CASE("sample refuses a non-finite or negative temperature and an absurd --n
     REQUIRE(code_b == 0);
     REQUIRE(greedy_a.size() == 1 + 10 + 1);  // "\n" prompt, 10 bytes, "\n"
     REQUIRE(greedy_a == greedy_b);
+}
+
+TEST_CASE("sample generates 3x the training length; the window changes only what comes after",
+          "[generation][programs]") {
+    TempDir dir;
+    for (std::string attention : {"favor", "softmax"}) {
+        INFO(attention);
+        std::string ckpt = train_tiny_text(dir, attention);
+        const std::string prompt = "It is";
+        const int64_t n = 3 * kTrainedLength;
+        auto [code, long_text] = sample_stdout(dir, "--ckpt " + ckpt + " --prompt '" + prompt +
+                                                        "' --seed 7 --n " + std::to_string(n));
+        REQUIRE(code == 0);
+        REQUIRE(int64_t(long_text.size()) == int64_t(prompt.size()) + n + 1);  // and a newline
+        // Within the trained length the window never acts: the same bytes.
+        const int64_t within = kTrainedLength - int64_t(prompt.size());
+        auto [short_code, short_text] = sample_stdout(dir, "--ckpt " + ckpt + " --prompt '" + prompt +
+                                                               "' --seed 7 --n " + std::to_string(within));
+        REQUIRE(short_code == 0);
+        REQUIRE(short_text.size() == prompt.size() + within + 1);
+        REQUIRE(long_text.substr(0, short_text.size() - 1) == short_text.substr(0, short_text.size() - 1));
+    }
+}
+
+TEST_CASE("window_start: restarts every W - W/2 tokens, each re-reading W/2", "[generation]") {
+    const int64_t W = 8;
+    for (int64_t t = 0; t < W; ++t) REQUIRE(models::window_start(t, W) == 0);
+    REQUIRE(models::window_start(8, W) == 4);    // tokens 4..8 at positions 0..4
+    REQUIRE(models::window_start(11, W) == 4);   // tokens 4..11 at positions 0..7
+    REQUIRE(models::window_start(12, W) == 8);   // restart: tokens 8..12 at 0..4
+    REQUIRE(models::window_start(16, W) == 12);
+    for (int64_t window : {1, 2, 3, 5, 8}) {
+        for (int64_t t = 0; t < 40; ++t) {
+            INFO("W " << window << " token " << t);
+            int64_t start = models::window_start(t, window);
+            REQUIRE(t - start < window);  // token t sits at a position the model knows
+            if (t >= window) REQUIRE(t - start >= window / 2);  // after at least W/2 others
+        }
+    }
+}
+
+TEST_CASE("windowed recurrent generation samples what full forwards over each window sample",
+          "[generation]") {
+    for (std::string attention : {"favor", "softmax", "relu", "identity"}) {
+        INFO(attention);
+        Generator init(21), dropout(22);
+        const int64_t W = 8;
+        models::SequenceModel model(tiny_config(attention, W), init, dropout);
+        model.eval();
+        Generator a(23), b(23);
+        std::vector<int32_t> prompt{3, 1, 4};
+        std::vector<int32_t> recurrent = models::generate(model, {prompt}, 5 * W, 1.0f, a)[0];
+        std::vector<int32_t> full = models::generate_by_full_forward(model, prompt, 5 * W, 1.0f, b);
+        REQUIRE(recurrent.size() == prompt.size() + 5 * W);
+        REQUIRE(recurrent == full);
+    }
 }
