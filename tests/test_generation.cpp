@@ -1,6 +1,6 @@
 // test_generation.cpp — generation of any length (the sliding window of models/generate.h)
 // and build/sample's refusals: images of another shape than the model's, non-finite
-// temperatures, absurd counts.
+// temperatures, absurd counts. Also build/eval --context, which reads as sample does.
 //
 // The program tests run the binaries under build/ (make test builds them first) on
 // tiny models trained for two steps.
@@ -8,6 +8,7 @@
 #include "programs.h"
 
 #include "models/generate.h"
+#include "tools/util/result.h"
 
 using namespace pf;
 using namespace pf::testing;
@@ -136,4 +137,25 @@ TEST_CASE("windowed recurrent generation samples what full forwards over each wi
         REQUIRE(recurrent.size() == prompt.size() + 5 * W);
         REQUIRE(recurrent == full);
     }
+}
+
+TEST_CASE("recurrent scoring at the training length agrees with the parallel forward; "
+          "eval --context scores any length",
+          "[generation][programs]") {
+    TempDir dir;
+    std::string ckpt = train_tiny_text(dir, "favor");
+    Command parallel = run("build/eval --ckpt " + ckpt + " --max-batches 2");
+    Command recurrent = run("build/eval --ckpt " + ckpt + " --max-batches 2 --context " +
+                            std::to_string(kTrainedLength));
+    INFO(parallel.output << recurrent.output);
+    REQUIRE(parallel.exit_code == 0);
+    REQUIRE(recurrent.exit_code == 0);
+    auto p = parse_result_line(parallel.output), r = parse_result_line(recurrent.output);
+    REQUIRE(r.at("tokens") == p.at("tokens"));
+    REQUIRE(std::fabs(std::stod(r.at("bits_per_byte")) - std::stod(p.at("bits_per_byte"))) < 1e-3);
+    Command longer = run("build/eval --ckpt " + ckpt + " --max-batches 1 --context " +
+                         std::to_string(4 * kTrainedLength));
+    INFO(longer.output);
+    REQUIRE(longer.exit_code == 0);
+    REQUIRE(parse_result_line(longer.output).at("tokens") == std::to_string(8 * 4 * kTrainedLength));
 }
