@@ -12,6 +12,7 @@ namespace {
 // Tokens the window re-reads when it restarts (at positions 0 .. W/2 - 1).
 int64_t reread_length(int64_t window) { return window / 2; }
 
+// Sampling divides the logits by the temperature: NaN would draw only the last token.
 void check_temperature(float temperature) {
     PF_CHECK(std::isfinite(temperature) && temperature >= 0,
              "generate: temperature {} (must be a finite number >= 0; 0 takes the most likely token)",
