@@ -1,5 +1,6 @@
 // programs.h — helpers for tests that run the programs under build/ (make test builds
-// them first) and for the small text corpus those runs train on.
+// them first) and for the small data sets those runs train on: a text corpus, and a
+// folder of tiny images.
 //
 //   Command c = run("build/eval --ckpt " + path);   // c.exit_code, c.output (stdout + stderr)
 //   std::string spec = write_image_folder(dir, 40, 6, 6);  // --data for --task image

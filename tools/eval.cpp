@@ -7,9 +7,15 @@
 //   build/eval --ckpt runs/austen-softmax/model.ckpt --attention favor --features 512
 //                                                        # softmax-trained weights, FAVOR+
 //
+//   build/eval --ckpt runs/austen/model.ckpt --context 1024
+//                                                        # read as build/sample reads
+//
 // The task and its data come from the checkpoint; --data points elsewhere (same kind).
 // Text is scored on its held-out part (a whole book for the Austen corpus), images and
-// proteins on their test split.
+// proteins on their test split. --context N scores windows of N tokens decoded one
+// token at a time, as build/sample decodes them: beyond the training length in the
+// sliding window of models/generate.h.
+#include "models/generate.h"
 #include "nn/attention.h"
 #include "tools/training/trainer.h"
 #include "tools/util/cli.h"
@@ -20,10 +26,36 @@
 
 using namespace pf;
 
+namespace {
+
+// evaluate(), but each batch of `context` tokens decoded recurrently (sliding window).
+training::Evaluation evaluate_recurrently(const models::SequenceModel& model, training::Task& task,
+                                          const std::string& split, int64_t batch, int64_t context,
+                                          int64_t max_batches) {
+    models::RecurrentScore total;
+    std::vector<int64_t> target_counts(model.config().vocab, 0);
+    for (const training::Batch& b : task.eval_batches(split, batch, context, max_batches)) {
+        models::RecurrentScore s = models::score_recurrently(model, b.inputs, b.targets, b.batch, b.length);
+        total.loss_sum += s.loss_sum, total.tokens += s.tokens, total.correct += s.correct;
+        for (int32_t t : b.targets)
+            if (t >= 0 && t < model.config().vocab) target_counts[t]++;
+    }
+    PF_CHECK(total.tokens > 0, "evaluation: no scored tokens in the {} split", split);
+    training::Evaluation e;
+    e.loss = total.loss_sum / double(total.tokens);
+    e.accuracy = double(total.correct) / double(total.tokens);
+    e.majority = double(*std::max_element(target_counts.begin(), target_counts.end())) / double(total.tokens);
+    e.tokens = total.tokens;
+    e.metrics = task.metrics(e.loss, e.accuracy);
+    return e;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     CLI::App app{"Evaluate a trained model on held-out data", "eval"};
     std::string checkpoint, data, split = "test";
-    int64_t batch = 8, max_batches = 1000000;
+    int64_t batch = 8, max_batches = 1000000, context = 0;
     training::ModelOverrides overrides;
     app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
     app.add_option("--data", data, "other data of the same kind than the checkpoint's");
@@ -32,6 +64,10 @@ int main(int argc, char** argv) {
     app.add_option("--batch", batch, "sequences per forward pass")->check(CLI::PositiveNumber);
     app.add_option("--max-batches", max_batches, "score at most this many batches")
         ->check(CLI::PositiveNumber);
+    app.add_option("--context", context,
+                   "score windows of N tokens decoded one at a time, as build/sample does "
+                   "(past the training length: sliding window)")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
     app.add_option("--attention", overrides.attention,
                    "score with this mechanism instead of the trained one")
         ->check(CLI::IsMember(nn::mechanism_names()));
@@ -51,8 +87,9 @@ int main(int argc, char** argv) {
                    loaded.model->config().layers, loaded.step);
         fmt::print("data: {}\n", task->description());
         double start = now_seconds();
-        training::Evaluation e = training::evaluate(*loaded.model, *task, split, batch,
-                                                    loaded.seq_len, max_batches);
+        training::Evaluation e =
+            context > 0 ? evaluate_recurrently(*loaded.model, *task, split, batch, context, max_batches)
+                        : training::evaluate(*loaded.model, *task, split, batch, loaded.seq_len, max_batches);
         double seconds = now_seconds() - start;
         ResultLine result;
         for (const training::Metric& m : e.metrics)

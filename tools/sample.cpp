@@ -8,6 +8,10 @@
 // Text goes to stdout; images to a PNG grid; proteins as FASTA. --complete N takes N
 // test images, keeps their top half and samples the bottom half (a second grid shows
 // originals above completions). The decoding speed (tokens/s) goes to stderr.
+//
+// Text can be of any length: past the length the model was trained on, decoding goes
+// on in a sliding window (models/generate.h explains it). --n is at most a million
+// bytes of text, or 1024 images or proteins.
 #include "models/generate.h"
 #include "tools/data/fasta.h"
 #include "tools/data/images.h"
@@ -17,11 +21,17 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 
 using namespace pf;
 
 namespace {
+
+// The most --n accepts: a million bytes of text (minutes for a small model); images and
+// proteins are generated as one batch, so at most kMaxBatch of them.
+constexpr int64_t kMaxCount = 1'000'000;
+constexpr int64_t kMaxBatch = 1024;
 
 std::vector<uint8_t> to_pixels(const std::vector<int32_t>& tokens, int64_t H, int64_t W, int64_t C) {
     std::vector<uint8_t> pixels(H * W * C);
@@ -40,15 +50,17 @@ int main(int argc, char** argv) {
     app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
     app.add_option("--prompt", prompt, "text: what to continue (default: a newline)");
     app.add_option("--n", n, "text: bytes to generate (default 400); images and proteins: how "
-                             "many (default 16 and 5)")->check(CLI::PositiveNumber);
-    app.add_option("--temperature", temperature, "sampling temperature; 0 takes the most likely")
-        ->check(CLI::NonNegativeNumber);
+                             "many (default 16 and 5)")->check(CLI::Range(int64_t(1), kMaxCount));
+    app.add_option("--temperature", temperature, "sampling temperature; 0 takes the most likely");
     app.add_option("--complete", complete, "images: complete the bottom half of N test images")
         ->check(CLI::PositiveNumber);
     app.add_option("--out", out, "images: the PNG grid to write");
     app.add_option("--seed", seed, "random seed");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
+        PF_CHECK(std::isfinite(temperature) && temperature >= 0,
+                 "--temperature {}: must be a finite number >= 0 (0 takes the most likely token)",
+                 temperature);
         Generator dropout(0), gen(seed);
         training::LoadedModel loaded = training::load_model(checkpoint, dropout);
         const models::SequenceModel& model = *loaded.model;
@@ -62,9 +74,6 @@ int main(int argc, char** argv) {
         if (task == "text") {
             if (n < 0) n = 400;
             std::string text = prompt.empty() ? "\n" : prompt;
-            PF_CHECK(int64_t(text.size()) + n <= config.max_length,
-                     "this model knows {} positions: a {}-byte prompt leaves room for {} bytes, "
-                     "not {}", config.max_length, text.size(), config.max_length - int64_t(text.size()), n);
             std::vector<int32_t> tokens(text.begin(), text.end());
             for (int32_t& t : tokens) t = int32_t(uint8_t(t));
             std::vector<int32_t> row = models::generate(model, {tokens}, n, temperature, gen)[0];
@@ -74,6 +83,7 @@ int main(int argc, char** argv) {
             generated = n;
         } else if (task == "protein") {
             if (n < 0) n = 5;
+            PF_CHECK(n <= kMaxBatch, "--n {}: at most {} proteins at a time", n, kMaxBatch);
             std::vector<std::vector<int32_t>> prompts(n, {data::protein::kBos});
             auto rows = models::generate(model, prompts, config.max_length - 1, temperature, gen);
             for (int64_t i = 0; i < n; ++i) {
@@ -95,6 +105,9 @@ int main(int argc, char** argv) {
             if (complete > 0) {
                 // Originals (top row) and completions (bottom row) of the first test images.
                 data::ImageSet test = data::load_image_dataset(loaded.task.data, "test", complete);
+                PF_CHECK(test.height == H && test.width == W && test.channels == C,
+                         "{} holds {}x{}x{} images, but the model was trained on {}x{}x{} images",
+                         loaded.task.data, test.height, test.width, test.channels, H, W, C);
                 int64_t half = (H / 2) * W * C;
                 std::vector<std::vector<int32_t>> prompts;
                 for (int64_t i = 0; i < test.count; ++i) {
@@ -113,6 +126,7 @@ int main(int argc, char** argv) {
                            out, test.count);
             } else {
                 if (n < 0) n = 16;
+                PF_CHECK(n <= kMaxBatch, "--n {}: at most {} images at a time", n, kMaxBatch);
                 std::vector<std::vector<int32_t>> prompts(n, {training::kImageStartToken});
                 auto rows = models::generate(model, prompts, L, temperature, gen, 256);
                 for (auto& row : rows)
