@@ -63,9 +63,19 @@ void keep_upper_triangle(float* a, int64_t n, int64_t ld) {
 }
 
 // Y (n x dv) += tril(A) V for A (n x n, row stride lda), V (n x dv): row i reads the
-// rows j <= i of V only, so a NaN or inf in a later row never reaches it.
+// rows j <= i of V only, so a NaN or inf in a later row never reaches it. Halving:
+//   [Y_1]    [A_11   0  ] [V_1]     Y_1 += tril(A_11) V_1
+//   [Y_2] += [A_21 A_22 ] [V_2]:    Y_2 += A_21 V_1 (a GEMM) + tril(A_22) V_2
+// down to triangles of 16 rows, summed by loops.
 void lower_triangular_product(const float* A, int64_t n, int64_t lda, const float* V,
                               int64_t dv, float* Y) {
+    if (n > 16) {
+        const int64_t top = n / 2;
+        lower_triangular_product(A, top, lda, V, dv, Y);
+        blas::gemm(false, false, n - top, dv, top, 1, A + top * lda, lda, V, dv, 1, Y + top * dv, dv);
+        lower_triangular_product(A + top * lda + top, n - top, lda, V + top * dv, dv, Y + top * dv);
+        return;
+    }
     for (int64_t i = 0; i < n; ++i) {
         float* y = Y + i * dv;
         for (int64_t j = 0; j <= i; ++j) {
