@@ -7,9 +7,11 @@
 //   build/eval --ckpt runs/austen-softmax/model.ckpt --attention favor --features 512
 //                                                        # softmax-trained weights, FAVOR+
 //
-// The task and its data come from the checkpoint; --data points elsewhere (same kind).
-// Text is scored on its held-out part (a whole book for the Austen corpus), images and
-// proteins on their test split.
+// The task and its data come from the checkpoint; --data points elsewhere (same kind,
+// and the same shape: images of the size the model was trained on). Text is scored on
+// its held-out part (a whole book for the Austen corpus), images and proteins on their
+// test split: a fixed set, the same on every run (see tools/training/tasks.h), read one
+// batch at a time.
 #include "nn/attention.h"
 #include "tools/training/trainer.h"
 #include "tools/util/cli.h"
@@ -23,7 +25,7 @@ using namespace pf;
 int main(int argc, char** argv) {
     CLI::App app{"Evaluate a trained model on held-out data", "eval"};
     std::string checkpoint, data, split = "test";
-    int64_t batch = 8, max_batches = 1000000;
+    int64_t batch = 8, max_batches = 1000000;  // by default, the whole held-out set
     training::ModelOverrides overrides;
     app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
     app.add_option("--data", data, "other data of the same kind than the checkpoint's");
@@ -58,7 +60,7 @@ int main(int argc, char** argv) {
         for (const training::Metric& m : e.metrics)
             if (m.name != "loss") result.add(m.name, m.value);
         result.add("loss", e.loss).add("majority_baseline", e.majority).add("tokens", e.tokens);
-        result.add("seconds", seconds);
+        result.add("seconds", seconds).add("peak_rss_mib", peak_rss_mib());
         result.print();
         return 0;
     });
