@@ -1,6 +1,8 @@
 // random.cpp — Philox4x32-10 and the draws built on it.
 #include "engine/random.h"
 
+#include "engine/error.h"
+
 #include <cmath>
 
 namespace pf {
@@ -44,6 +46,7 @@ float Generator::normal_at(uint64_t counter) const {
 }
 
 uint64_t Generator::below(uint64_t n) {
+    PF_CHECK(n > 0, "Generator::below(0): no integer lies in [0, 0)");
     auto words = philox4x32(advance(1), seed_);
     uint64_t bits = (uint64_t(words[0]) << 32) | words[1];
     return bits % n;

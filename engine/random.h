@@ -40,7 +40,7 @@ public:
     // Sequential conveniences: each uses (and consumes) one counter.
     float uniform() { return uniform_at(advance(1)); }
     float normal() { return normal_at(advance(1)); }
-    // Uniform integer in [0, n), n > 0 (64-bit draw, so the bias is negligible).
+    // Uniform integer in [0, n), n > 0, else pf::Error (64-bit draw, so the bias is negligible).
     uint64_t below(uint64_t n);
 
 private:

@@ -6,11 +6,15 @@
 // piece writes its own outputs.
 #include "engine/thread_pool.h"
 
+#include "engine/error.h"
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -118,30 +122,40 @@ private:
     std::exception_ptr error_;
 };
 
-int default_threads() {
-    if (const char* env = std::getenv("PF_THREADS")) {
-        int n = std::atoi(env);
-        if (n >= 1) return n;
-    }
-    return std::max(1u, std::thread::hardware_concurrency());
+// The one pool, created with default_num_threads() workers on first use.
+std::unique_ptr<ThreadPool>& pool_slot() {
+    static std::unique_ptr<ThreadPool> instance;
+    return instance;
 }
 
-std::unique_ptr<ThreadPool>& pool() {
-    static std::unique_ptr<ThreadPool> instance = std::make_unique<ThreadPool>(default_threads());
-    return instance;
+ThreadPool& pool() {
+    if (!pool_slot()) pool_slot() = std::make_unique<ThreadPool>(default_num_threads());
+    return *pool_slot();
 }
 
 }  // namespace
 
-int num_threads() { return pool()->threads(); }
+int default_num_threads() {
+    if (const char* env = std::getenv("PF_THREADS")) {
+        char* end = nullptr;
+        errno = 0;
+        long n = std::strtol(env, &end, 10);
+        PF_CHECK(*env != '\0' && *end == '\0' && errno == 0 && n >= 1 && n <= kMaxThreads,
+                 "PF_THREADS='{}': expected a whole number of threads in 1..{}", env, kMaxThreads);
+        return int(n);
+    }
+    return int(std::clamp(std::thread::hardware_concurrency(), 1u, unsigned(kMaxThreads)));
+}
+
+int num_threads() { return pool().threads(); }
 
 bool inside_parallel_region() { return inside_task; }
 
 void set_num_threads(int n) {
-    if (n < 1) n = 1;
-    if (n == num_threads()) return;
-    pool().reset();
-    pool() = std::make_unique<ThreadPool>(n);
+    PF_CHECK(n >= 1 && n <= kMaxThreads, "{} threads: expected 1..{}", n, kMaxThreads);
+    if (pool_slot() && pool_slot()->threads() == n) return;
+    pool_slot().reset();
+    pool_slot() = std::make_unique<ThreadPool>(n);
 }
 
 void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn) {
@@ -151,7 +165,7 @@ void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn) {
         for (int64_t p = 0; p < pieces; ++p) fn(p);
         return;
     }
-    pool()->run(pieces, fn);
+    pool().run(pieces, fn);
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

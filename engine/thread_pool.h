@@ -11,7 +11,8 @@
 // disjoint outputs; results then do not depend on the number of threads.
 //
 // The thread count comes from set_num_threads(), else the environment variable
-// PF_THREADS, else the number of cores. OpenBLAS is kept single-threaded (see
+// PF_THREADS, else the number of cores. It is at most kMaxThreads: far more than the
+// cores only slows the work down, and asking the system for 100000 threads fails. OpenBLAS is kept single-threaded (see
 // blas.h): matmuls are split over these same threads, so the cores have one owner.
 #pragma once
 
@@ -20,8 +21,13 @@
 
 namespace pf {
 
+constexpr int kMaxThreads = 256;
+
 int num_threads();
-void set_num_threads(int n);  // n >= 1; restarts the workers
+void set_num_threads(int n);  // 1 <= n <= kMaxThreads (else pf::Error); restarts the workers
+// PF_THREADS if set, else the number of cores (at most kMaxThreads). pf::Error naming
+// PF_THREADS if it is not a whole number in 1..kMaxThreads.
+int default_num_threads();
 
 // True inside a parallel_for / parallel_pieces body (on any thread, also when it ran
 // inline). Work started there runs on the calling thread.

@@ -388,8 +388,10 @@ int main(int argc, char** argv) {
     Options o;
     app.add_flag("--quick", o.quick, "smaller sizes and fewer repetitions: a smoke run");
     app.add_option("--max-length", o.max_length, "attention: longest sequence")->check(CLI::PositiveNumber);
-    app.add_option("--memory-budget", o.memory_budget_gib, "attention: GiB of tensors one step may use");
-    app.add_option("--time-budget", o.time_budget_s, "attention: seconds one forward+backward may take");
+    app.add_option("--memory-budget", o.memory_budget_gib, "attention: GiB of tensors one step may use")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--time-budget", o.time_budget_s, "attention: seconds one forward+backward may take")
+        ->check(CLI::PositiveNumber);
     app.add_option("--out", o.out, "attention: CSV file; the PNG plot is written beside it");
     app.add_flag("--model", o.model, "time whole models instead of one attention layer");
     app.add_option("--task", o.task, "model: text (L = 1024) or image (L = 64*64*3)")

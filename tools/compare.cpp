@@ -72,9 +72,16 @@ int main(int argc, char** argv) {
             size_t step = log.column("step"), split = log.column("split"), value = log.column(metric),
                    rate = log.column("tokens_per_s");
             std::vector<double> rates;
-            for (const auto& row : log.rows) {
-                if (row[split] == "valid") run.held_out[std::stoll(row[step])] = std::stod(row[value]);
-                else if (!row[rate].empty()) rates.push_back(std::stod(row[rate]));
+            for (size_t r = 0; r < log.rows.size(); ++r) {
+                if (log.rows[r][split] == "valid") {
+                    double at_step = log.number(r, step);
+                    PF_CHECK(at_step >= 0 && at_step == std::floor(at_step),
+                             "{}:{}: column 'step': '{}' is not a step number", log.path,
+                             log.lines[r], log.rows[r][step]);
+                    run.held_out[int64_t(at_step)] = log.number(r, value);
+                } else if (!log.rows[r][rate].empty()) {
+                    rates.push_back(log.number(r, rate));
+                }
             }
             PF_CHECK(!run.held_out.empty(), "{}/log.csv: no held-out evaluations", dir);
             if (!rates.empty()) {
@@ -85,6 +92,7 @@ int main(int argc, char** argv) {
             if (std::filesystem::exists(summary_path)) run.summary = read_file(summary_path);
             runs.push_back(std::move(run));
         }
+        PF_CHECK(!runs.empty(), "--runs '{}' names no run folder", runs_arg);
 
         PlotSpec plot;
         plot.title = title.empty() ? "held-out " + metric : title;

@@ -10,11 +10,13 @@
 //   build/eval --ckpt runs/austen/model.ckpt --context 1024
 //                                                        # read as build/sample reads
 //
-// The task and its data come from the checkpoint; --data points elsewhere (same kind).
-// Text is scored on its held-out part (a whole book for the Austen corpus), images and
-// proteins on their test split. --context N scores windows of N tokens decoded one
-// token at a time, as build/sample decodes them: beyond the training length in the
-// sliding window of models/generate.h.
+// The task and its data come from the checkpoint; --data points elsewhere (same kind,
+// and the same shape: images of the size the model was trained on). Text is scored on
+// its held-out part (a whole book for the Austen corpus), images and proteins on their
+// test split: a fixed set, the same on every run (see tools/training/tasks.h), read one
+// batch at a time. --context N scores windows of N tokens decoded one token at a time,
+// as build/sample decodes them: beyond the training length in the sliding window of
+// models/generate.h.
 #include "models/generate.h"
 #include "nn/attention.h"
 #include "tools/training/trainer.h"
@@ -34,7 +36,10 @@ training::Evaluation evaluate_recurrently(const models::SequenceModel& model, tr
                                           int64_t max_batches) {
     models::RecurrentScore total;
     std::vector<int64_t> target_counts(model.config().vocab, 0);
-    for (const training::Batch& b : task.eval_batches(split, batch, context, max_batches)) {
+    const int64_t rows = task.eval_rows(split, context);
+    for (int64_t first = 0, batches = 0; first < rows && batches < max_batches;
+         first += batch, ++batches) {
+        const training::Batch b = task.eval_batch(split, first, std::min(batch, rows - first), context);
         models::RecurrentScore s = models::score_recurrently(model, b.inputs, b.targets, b.batch, b.length);
         total.loss_sum += s.loss_sum, total.tokens += s.tokens, total.correct += s.correct;
         for (int32_t t : b.targets)
@@ -55,7 +60,7 @@ training::Evaluation evaluate_recurrently(const models::SequenceModel& model, tr
 int main(int argc, char** argv) {
     CLI::App app{"Evaluate a trained model on held-out data", "eval"};
     std::string checkpoint, data, split = "test";
-    int64_t batch = 8, max_batches = 1000000, context = 0;
+    int64_t batch = 8, max_batches = 1000000, context = 0;  // by default, the whole held-out set
     training::ModelOverrides overrides;
     app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
     app.add_option("--data", data, "other data of the same kind than the checkpoint's");
@@ -95,7 +100,7 @@ int main(int argc, char** argv) {
         for (const training::Metric& m : e.metrics)
             if (m.name != "loss") result.add(m.name, m.value);
         result.add("loss", e.loss).add("majority_baseline", e.majority).add("tokens", e.tokens);
-        result.add("seconds", seconds);
+        result.add("seconds", seconds).add("peak_rss_mib", peak_rss_mib());
         result.print();
         return 0;
     });

@@ -98,4 +98,27 @@ ProteinBatch sample_masked_batch(const std::vector<std::string>& sequences, int6
 ProteinBatch sample_concatenated_batch(const std::vector<std::string>& sequences, int64_t batch,
                                        int64_t length, Objective objective, Generator& gen);
 
+// ---- held-out rows: a fixed set instead of samples ------------------------------------
+//
+// Evaluation reads a split the same way every time, and scores every token once:
+//   causal, masked  each sequence's row [BOS] residues [EOS] cut into consecutive windows
+//                   from its start (causal: L next-token pairs each, so a window reads
+//                   L + 1 tokens; masked: L tokens), the last one padded;
+//   concatenated    the stream s0 [SEP] s1 [SEP] ... cut into consecutive full windows.
+// Masked rows are corrupted as in training, by a generator seeded with mask_seed plus the
+// row's number: any batch of rows can be built on its own, and is the same every time.
+struct HeldOutWindow {
+    size_t sequence = 0;  // the sequence whose row the window starts in (unused if concatenated)
+    int64_t start = 0;    // the window's first token in that row (concatenated: in the stream)
+};
+
+std::vector<HeldOutWindow> held_out_windows(const std::vector<std::string>& sequences,
+                                            int64_t length, Objective objective, bool concatenated);
+
+// Windows [first, first + rows) as a batch of `rows` rows of L tokens.
+ProteinBatch held_out_batch(const std::vector<std::string>& sequences,
+                            const std::vector<HeldOutWindow>& windows, int64_t first, int64_t rows,
+                            int64_t length, Objective objective, bool concatenated,
+                            uint64_t mask_seed);
+
 }  // namespace pf::data

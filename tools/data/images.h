@@ -38,7 +38,8 @@ struct ImageSet {
 };
 
 // IDX files (plain or gzipped) of unsigned bytes: images have magic 0x00000803 and
-// sizes N x H x W; labels magic 0x00000801 and size N. Gives channels = 1.
+// sizes N x H x W (N, H, W > 0: an empty set is refused); labels magic 0x00000801 and
+// size N. Gives channels = 1.
 ImageSet read_idx_images(const std::string& images_path, const std::string& labels_path = "");
 
 // Every *.png in `dir`, sorted by file name (the first `limit` if limit > 0), as RGB

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 namespace pf::training {
 
@@ -29,12 +30,11 @@ Tensor mask_tensor(const std::vector<float>& mask, int64_t batch, int64_t length
 
 class TextTask : public Task {
 public:
-    explicit TextTask(const std::string& path_in) {
-        std::string path = path_in.empty() ? kDefaultText : path_in;
-        PF_CHECK(!path_in.empty() || std::filesystem::exists(path),
+    explicit TextTask(const std::string& path_in) : path_(path_in.empty() ? kDefaultText : path_in) {
+        PF_CHECK(!path_in.empty() || std::filesystem::exists(path_),
                  "{} not found: run `make data` to prepare Jane Austen's novels, or pass "
-                 "--data FILE", path);
-        corpus_ = data::load_text_corpus(path);
+                 "--data FILE", path_);
+        corpus_ = data::load_text_corpus(path_);
     }
     std::string name() const override { return "text"; }
     std::string description() const override { return corpus_.description; }
@@ -45,31 +45,40 @@ public:
         config.max_length = length;
     }
 
+    // A window is L + 1 bytes, of the training text and of the held-out text alike.
+    int64_t sequence_length(int64_t requested) const override {
+        size_t shorter = std::min(corpus_.train.size(), corpus_.valid.size());
+        PF_CHECK(requested >= 1 && uint64_t(requested) < shorter,
+                 "{}: sequence length {} does not fit: a window needs {} bytes, and the "
+                 "training text has {}, the held-out text {}",
+                 path_, requested, requested + 1, corpus_.train.size(), corpus_.valid.size());
+        return requested;
+    }
+
     Batch train_batch(int64_t batch, int64_t length, Generator& gen) override {
         data::TokenBatch windows = data::sample_windows(corpus_.train, batch, length, gen);
         return {std::move(windows.inputs), std::move(windows.targets), batch, length, {}};
     }
 
-    // Consecutive windows of the held-out text (inputs [i L, i L + L), targets shifted).
-    std::vector<Batch> eval_batches(const std::string&, int64_t batch, int64_t length,
-                                    int64_t max_batches) override {
-        const std::string& text = corpus_.valid;
-        int64_t windows = (int64_t(text.size()) - 1) / length;
+    // Consecutive windows of the held-out text: row i has inputs [i L, i L + L), targets
+    // shifted by one.
+    int64_t eval_rows(const std::string&, int64_t length) override {
+        int64_t windows = (int64_t(corpus_.valid.size()) - 1) / length;
         PF_CHECK(windows >= 1, "held-out text of {} bytes is shorter than one window of {}",
-                 text.size(), length + 1);
-        std::vector<Batch> batches;
-        for (int64_t w = 0; w < windows && int64_t(batches.size()) < max_batches; w += batch) {
-            int64_t rows = std::min(batch, windows - w);
-            Batch b{{}, {}, rows, length, {}};
-            for (int64_t r = 0; r < rows; ++r)
-                for (int64_t t = 0; t < length; ++t) {
-                    size_t at = size_t((w + r) * length + t);
-                    b.inputs.push_back(uint8_t(text[at]));
-                    b.targets.push_back(uint8_t(text[at + 1]));
-                }
-            batches.push_back(std::move(b));
-        }
-        return batches;
+                 corpus_.valid.size(), length + 1);
+        return windows;
+    }
+
+    Batch eval_batch(const std::string&, int64_t first, int64_t rows, int64_t length) override {
+        const std::string& text = corpus_.valid;
+        Batch b{{}, {}, rows, length, {}};
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t t = 0; t < length; ++t) {
+                size_t at = size_t((first + r) * length + t);
+                b.inputs.push_back(uint8_t(text[at]));
+                b.targets.push_back(uint8_t(text[at + 1]));
+            }
+        return b;
     }
 
     std::vector<Metric> metrics(double loss, double accuracy) const override {
@@ -77,6 +86,7 @@ public:
     }
 
 private:
+    std::string path_;
     data::TextCorpus corpus_;
 };
 
@@ -120,17 +130,12 @@ public:
         return b;
     }
 
-    std::vector<Batch> eval_batches(const std::string&, int64_t batch, int64_t,
-                                    int64_t max_batches) override {
-        std::vector<Batch> batches;
-        for (int64_t first = 0; first < test_.count && int64_t(batches.size()) < max_batches;
-             first += batch) {
-            int64_t rows = std::min(batch, test_.count - first);
-            Batch b{{}, {}, rows, image_length(), {}};
-            for (int64_t r = 0; r < rows; ++r) append_image(test_, first + r, b);
-            batches.push_back(std::move(b));
-        }
-        return batches;
+    int64_t eval_rows(const std::string&, int64_t) override { return test_.count; }
+
+    Batch eval_batch(const std::string&, int64_t first, int64_t rows, int64_t) override {
+        Batch b{{}, {}, rows, image_length(), {}};
+        for (int64_t r = 0; r < rows; ++r) append_image(test_, first + r, b);
+        return b;
     }
 
     std::vector<Metric> metrics(double loss, double accuracy) const override {
@@ -166,32 +171,38 @@ public:
         config.max_length = length;
     }
 
-    Batch make(const std::vector<std::string>& sequences, int64_t batch, int64_t length,
-               Generator& gen) const {
-        data::ProteinBatch p;
-        if (concatenated_)
-            p = data::sample_concatenated_batch(
-                sequences, batch, length,
-                objective_ == "causal" ? data::Objective::Causal : data::Objective::Masked, gen);
-        else if (objective_ == "causal")
-            p = data::sample_causal_batch(sequences, batch, length, gen);
-        else
-            p = data::sample_masked_batch(sequences, batch, length, gen);
-        Tensor mask = concatenated_ ? Tensor() : mask_tensor(p.key_mask, batch, length);
-        return {std::move(p.tokens), std::move(p.targets), batch, length, mask};
+    // Padded rows need no more than all the training tokens; concatenated windows must
+    // fit in the stream of the training sequences.
+    int64_t sequence_length(int64_t requested) const override {
+        int64_t tokens = 0;
+        for (const std::string& sequence : splits_.train) tokens += int64_t(sequence.size()) + 2;
+        PF_CHECK(requested >= 1 && requested < tokens,
+                 "{}: sequence length {} does not fit: the {} training sequences hold {} tokens "
+                 "with their start and end tokens", description_, requested,
+                 splits_.train.size(), tokens);
+        return requested;
     }
 
     Batch train_batch(int64_t batch, int64_t length, Generator& gen) override {
-        return make(splits_.train, batch, length, gen);
+        data::ProteinBatch p;
+        if (concatenated_)
+            p = data::sample_concatenated_batch(splits_.train, batch, length, objective(), gen);
+        else if (objective_ == "causal")
+            p = data::sample_causal_batch(splits_.train, batch, length, gen);
+        else
+            p = data::sample_masked_batch(splits_.train, batch, length, gen);
+        return to_batch(std::move(p));
     }
 
-    std::vector<Batch> eval_batches(const std::string& split, int64_t batch, int64_t length,
-                                    int64_t max_batches) override {
-        const auto& sequences = split == "valid" ? splits_.valid : splits_.test;
-        Generator gen(kEvalSeed);  // the same crops and masks on every call
-        std::vector<Batch> batches;
-        for (int64_t i = 0; i < max_batches; ++i) batches.push_back(make(sequences, batch, length, gen));
-        return batches;
+    int64_t eval_rows(const std::string& split, int64_t length) override {
+        int64_t rows = int64_t(windows(split, length).size());
+        PF_CHECK(rows >= 1, "the {} split holds no window of {} tokens", split, length);
+        return rows;
+    }
+
+    Batch eval_batch(const std::string& split, int64_t first, int64_t rows, int64_t length) override {
+        return to_batch(data::held_out_batch(sequences(split), windows(split, length), first, rows,
+                                             length, objective(), concatenated_, kEvalSeed));
     }
 
     std::vector<Metric> metrics(double loss, double accuracy) const override {
@@ -199,9 +210,31 @@ public:
     }
 
 private:
+    data::Objective objective() const {
+        return objective_ == "causal" ? data::Objective::Causal : data::Objective::Masked;
+    }
+    const std::vector<std::string>& sequences(const std::string& split) const {
+        return split == "valid" ? splits_.valid : splits_.test;
+    }
+    // The held-out windows of a split for length L, worked out once.
+    const std::vector<data::HeldOutWindow>& windows(const std::string& split, int64_t length) {
+        auto key = std::make_pair(split, length);
+        auto found = windows_.find(key);
+        if (found == windows_.end())
+            found = windows_.emplace(key, data::held_out_windows(sequences(split), length,
+                                                                 objective(), concatenated_))
+                        .first;
+        return found->second;
+    }
+    Batch to_batch(data::ProteinBatch p) const {
+        Tensor mask = concatenated_ ? Tensor() : mask_tensor(p.key_mask, p.batch, p.length);
+        return {std::move(p.tokens), std::move(p.targets), p.batch, p.length, mask};
+    }
+
     std::string objective_, description_;
     bool concatenated_;
     data::ProteinSplits splits_;
+    std::map<std::pair<std::string, int64_t>, std::vector<data::HeldOutWindow>> windows_;
 };
 
 }  // namespace
@@ -227,6 +260,25 @@ std::unique_ptr<Task> make_task(const TaskOptions& options) {
     throw Error(fmt::format("unknown task '{}' (text, image, protein)", options.task));
 }
 
+namespace {
+
+// pf::Error naming both shapes if the task's data would build another model than
+// `model`: e.g. images of another size than those it was trained on.
+void check_model_fits_data(const models::ModelConfig& model, const Task& task, int64_t length) {
+    models::ModelConfig data = model;
+    task.configure(data, length);
+    PF_CHECK(data.image_height == model.image_height && data.image_width == model.image_width &&
+                 data.image_channels == model.image_channels,
+             "the data's images are {}x{}x{} (height x width x channels), the model's are "
+             "{}x{}x{}: {}", data.image_height, data.image_width, data.image_channels,
+             model.image_height, model.image_width, model.image_channels, task.description());
+    PF_CHECK(data.vocab == model.vocab && data.max_length <= model.max_length,
+             "the data needs a vocabulary of {} and sequences of {}, the model has {} and {}: {}",
+             data.vocab, data.max_length, model.vocab, model.max_length, task.description());
+}
+
+}  // namespace
+
 Evaluation evaluate(models::SequenceModel& model, Task& task, const std::string& split,
                     int64_t batch, int64_t length, int64_t max_batches) {
     NoGradGuard no_grad;
@@ -236,7 +288,11 @@ Evaluation evaluate(models::SequenceModel& model, Task& task, const std::string&
     int64_t scored = 0, correct = 0;
     const int64_t V = model.config().vocab;
     std::vector<int64_t> target_counts(V, 0);
-    for (const Batch& b : task.eval_batches(split, batch, length, max_batches)) {
+    check_model_fits_data(model.config(), task, length);
+    const int64_t rows = task.eval_rows(split, length);
+    for (int64_t first = 0, batches = 0; first < rows && batches < max_batches;
+         first += batch, ++batches) {
+        const Batch b = task.eval_batch(split, first, std::min(batch, rows - first), length);
         Tensor logits = model.forward(b.inputs, b.batch, b.length, b.key_mask);
         int64_t n = 0;
         for (int32_t t : b.targets) n += t != kIgnore;

@@ -10,8 +10,13 @@
 //            windows; scored by accuracy and perplexity on the test split.
 //
 // A Task fixes the model's vocabulary, objective and positions (configure), hands
-// out training batches from a generator, and held-out batches that are the same on
-// every call, so that evaluations are comparable.
+// out training batches from a generator, and a fixed held-out set that is the same on
+// every call, so that evaluations are comparable; it is built one batch at a time, so
+// that memory does not grow with its size:
+//   text     the held-out text cut into consecutive windows of L + 1 bytes;
+//   image    every test image, in file order;
+//   protein  every sequence of the split, cut into consecutive windows (see
+//            held_out_windows in tools/data/fasta.h), masks from a fixed seed.
 #pragma once
 
 #include "engine/random.h"
@@ -55,11 +60,16 @@ public:
     // Sets vocab, objective, max_length and image positions for sequences of `length`
     // (image tasks: the image's length, whatever is asked).
     virtual void configure(models::ModelConfig& config, int64_t length) const = 0;
-    virtual int64_t sequence_length(int64_t requested) const { return requested; }
+    // The sequence length a run uses when `requested` is asked for (image tasks: the
+    // image's length). pf::Error if the data cannot fill a sequence that long: checked
+    // before a model of that length is built.
+    virtual int64_t sequence_length(int64_t requested) const = 0;
     virtual Batch train_batch(int64_t batch, int64_t length, Generator& gen) = 0;
-    // Held-out batches ("valid" or "test"), identical on every call.
-    virtual std::vector<Batch> eval_batches(const std::string& split, int64_t batch,
-                                            int64_t length, int64_t max_batches) = 0;
+    // The held-out set ("valid" or "test") has eval_rows() rows of `length` tokens;
+    // eval_batch gives rows [first, first + rows) of it, the same on every call.
+    virtual int64_t eval_rows(const std::string& split, int64_t length) = 0;
+    virtual Batch eval_batch(const std::string& split, int64_t first, int64_t rows,
+                             int64_t length) = 0;
     // The task's figures from the mean loss (nats per scored token) and the share of
     // scored tokens predicted right; the first is the headline metric.
     virtual std::vector<Metric> metrics(double mean_loss, double accuracy) const = 0;
@@ -79,7 +89,9 @@ struct Evaluation {
     std::vector<Metric> metrics;
 };
 
-// Runs the model over the held-out batches (evaluation mode, no gradients).
+// Runs the model over the held-out set, `batch` rows at a time, at most `max_batches`
+// batches (evaluation mode, no gradients). pf::Error if the data's shape (image size,
+// vocabulary) is not the one the model was built for.
 Evaluation evaluate(models::SequenceModel& model, Task& task, const std::string& split,
                     int64_t batch, int64_t length, int64_t max_batches);
 

@@ -251,11 +251,6 @@ int train(TrainOptions options) {
 
     PF_CHECK(!options.resume || fs::exists(checkpoint_path), "{}: no checkpoint to resume from",
              checkpoint_path);
-    // One trainer per run folder, for the life of this call: the lock goes first.
-    fs::create_directories(out);
-    FileLock lock((fs::path(out) / "train.lock").string());
-    remove_stale_temporary_files(checkpoint_path);
-
     options.task.data = absolute_data_spec(options.task.task, options.task.data);
     nn::Checkpoint checkpoint;
     double elapsed_before = 0;
@@ -269,9 +264,6 @@ int train(TrainOptions options) {
         options.quiet = quiet;
         PF_CHECK(checkpoint.step <= options.steps,
                  "{} is at step {}, past --steps {}", checkpoint_path, checkpoint.step, options.steps);
-    } else {
-        PF_CHECK(!fs::exists(checkpoint_path), "{} already holds a run (model.ckpt): pass --resume "
-                 "to continue it, or choose another --out", out);
     }
     PF_CHECK(options.steps >= 1 && options.batch >= 1 && options.seq_len >= 1,
              "steps {}, batch {} and seq-len {} must be positive", options.steps, options.batch,
@@ -289,6 +281,15 @@ int train(TrainOptions options) {
     models::SequenceModel model(options.model, init, gens.dropout);
     nn::AdamW optimizer(model.named_parameters(), options.lr, 0.9f, 0.95f, 1e-8f,
                         options.weight_decay);
+
+    // Everything is checked: now the run folder. One trainer per folder, for the life of
+    // this call, and nothing is written there before the lock is held.
+    fs::create_directories(out);
+    FileLock lock((fs::path(out) / "train.lock").string());
+    PF_CHECK(options.resume || !fs::exists(checkpoint_path),
+             "{} already holds a run (model.ckpt): pass --resume to continue it, or choose "
+             "another --out", out);
+    remove_stale_temporary_files(checkpoint_path);
     int64_t start = 0;
     if (options.resume) {
         nn::restore_module(checkpoint, "model.", model);

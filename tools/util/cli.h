@@ -10,6 +10,14 @@
 // --help prints the options and exits 0. A malformed or unknown flag, a missing or
 // corrupt file (any pf::Error or std::exception thrown by the body) prints
 // "<program>: error: <message>" to stderr and exits 2 — never a crash.
+//
+// Numbers on the command line, the same in every program (run_program adds the rules
+// to each option before parsing):
+//   - integer flags are decimal: "020" is 20 (CLI11 alone would read octal 16), and
+//     "0x10" or "1e3" are refused;
+//   - floating-point flags must be finite: "nan", "inf" and "-inf" are refused. (CLI11's
+//     PositiveNumber and Range let NaN through, as every comparison with NaN is false;
+//     after this rule they mean what they say.)
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -22,7 +30,8 @@ constexpr int kExitBadInput = 2;
 
 int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 
-// Adds --threads N (default: PF_THREADS or all cores) and applies it before the body runs.
+// Adds --threads N (1..kMaxThreads, see engine/thread_pool.h; default: PF_THREADS or
+// all cores) and applies it before the body runs.
 void add_threads_option(CLI::App& app);
 
 }  // namespace pf

@@ -161,31 +161,31 @@ std::vector<double> CsvTable::numbers(const std::string& name) const {
     size_t index = column(name);
     std::vector<double> values;
     values.reserve(rows.size());
-    for (size_t r = 0; r < rows.size(); ++r) {
-        const std::string& text = rows[r][index];
-        if (text.empty()) {
-            values.push_back(std::numeric_limits<double>::quiet_NaN());
-            continue;
-        }
-        // from_chars, unlike strtod, ignores the C locale: "2.5" is 2.5 everywhere.
-        double value = 0;
-        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-        PF_CHECK(error == std::errc() && end == text.data() + text.size(),
-                 "{}: column '{}', data row {}: '{}' is not a number", path, name, r + 1, text);
-        values.push_back(value);
-    }
+    for (size_t r = 0; r < rows.size(); ++r) values.push_back(number(r, index));
     return values;
+}
+
+double CsvTable::number(size_t row, size_t column) const {
+    const std::string& text = rows[row][column];
+    if (text.empty()) return std::numeric_limits<double>::quiet_NaN();
+    // from_chars, unlike strtod, ignores the C locale: "2.5" is 2.5 everywhere.
+    double value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    PF_CHECK(error == std::errc() && end == text.data() + text.size(),
+             "{}:{}: column '{}': '{}' is not a number", path, lines[row], header[column], text);
+    return value;
 }
 
 CsvTable read_csv(const std::string& path) {
     std::vector<Record> records = parse_records(read_file(path), path);
     PF_CHECK(!records.empty(), "{}: empty file, expected a header line", path);
-    CsvTable table{path, std::move(records[0].fields), {}};
+    CsvTable table{path, std::move(records[0].fields), {}, {}};
     for (size_t r = 1; r < records.size(); ++r) {
         PF_CHECK(records[r].fields.size() == table.header.size(),
                  "{}:{}: {} fields, but the header has {}", path, records[r].line,
                  records[r].fields.size(), table.header.size());
         table.rows.push_back(std::move(records[r].fields));
+        table.lines.push_back(records[r].line);
     }
     return table;
 }

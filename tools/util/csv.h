@@ -52,12 +52,16 @@ struct CsvTable {
     std::string path;  // where it was read from, for error messages
     std::vector<std::string> header;
     std::vector<std::vector<std::string>> rows;
+    std::vector<int> lines;  // the file line where each row starts, for error messages
 
     // Index of a header column; pf::Error naming the file and the column if absent.
     size_t column(const std::string& name) const;
 
-    // A column as numbers, empty cells (and "nan") as NaN; pf::Error on other text.
+    // A column as numbers, empty cells (and "nan") as NaN; pf::Error on other text,
+    // as "FILE:LINE: column 'NAME': 'TEXT' is not a number".
     std::vector<double> numbers(const std::string& name) const;
+    // One cell as a number: the same rule and the same error as numbers().
+    double number(size_t row, size_t column) const;
 };
 
 // Reads a CSV file written by CsvWriter (or any RFC 4180 file with a header line).

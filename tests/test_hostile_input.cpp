@@ -1,0 +1,211 @@
+// test_hostile_input.cpp — no input crashes a program or hangs it: malformed flags,
+// nonsense numbers, empty or endless data files and data that does not fit the model
+// end with a message naming the problem and exit code 2.
+//
+// The program tests run the binaries under build/ (make test builds them first), with a
+// timeout and a memory cap, so that a regression fails the test instead of the machine.
+#include "programs.h"
+
+#include "engine/error.h"
+#include "engine/random.h"
+#include "nn/checkpoint.h"
+#include "tools/training/trainer.h"
+#include "tools/util/files.h"
+#include "tools/util/result.h"
+
+#include <string>
+
+using namespace pf;
+using namespace pf::testing;
+
+namespace {
+
+// Runs a program for at most a minute, with at most 4 GiB of address space.
+Command run_bounded(const std::string& command) {
+    return run("ulimit -v 4194304; timeout 60 " + command);
+}
+
+// A tiny run of build/train (to be completed with --task, --data and --out).
+const std::string kTinyTrain =
+    "build/train --layers 1 --dim 16 --heads 2 --features 8 --seq-len 16 --batch 2 --steps 2";
+const std::string kTinyText = kTinyTrain + " --task text";
+
+void put_u32(std::string& out, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xff));
+}
+
+// IDX files of `count` H x W grey images (train and test alike, the test split with
+// `count` images too unless it is 0) in `dir`, as a Fashion-MNIST data spec.
+std::string write_idx_folder(const std::string& dir, int64_t train_count, int64_t test_count,
+                             int64_t H, int64_t W) {
+    Generator gen(3);
+    for (auto [prefix, count] : {std::pair{"train", train_count}, std::pair{"t10k", test_count}}) {
+        std::string images, labels;
+        put_u32(images, 0x803), put_u32(images, uint32_t(count));
+        put_u32(images, uint32_t(H)), put_u32(images, uint32_t(W));
+        put_u32(labels, 0x801), put_u32(labels, uint32_t(count));
+        for (int64_t i = 0; i < count * H * W; ++i) images.push_back(char(gen.below(256)));
+        labels.append(size_t(count), '\0');
+        write_file(dir + "/" + prefix + "-images-idx3-ubyte", images);
+        write_file(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
+    }
+    return "fashion-mnist:" + dir;
+}
+
+// A FASTA file of 300 random protein sequences of 10 to 60 residues.
+std::string write_proteins(const TempDir& dir) {
+    Generator gen(4);
+    std::string fasta;
+    for (int i = 0; i < 300; ++i) {
+        fasta += ">p" + std::to_string(i) + "\n";
+        for (uint64_t r = 0, n = 10 + gen.below(51); r < n; ++r)
+            fasta += "ACDEFGHIKLMNPQRSTVWY"[gen.below(20)];
+        fasta += "\n";
+    }
+    std::string path = dir.file("proteins.fasta");
+    write_file(path, fasta);
+    return path;
+}
+
+training::TrainOptions tiny_run(const std::string& task, const std::string& data,
+                                const std::string& out) {
+    training::TrainOptions o;
+    o.task.task = task;
+    o.task.data = data;
+    o.model.dim = 16, o.model.heads = 2, o.model.layers = 1, o.model.ff = 32;
+    o.model.features = 8;
+    o.seq_len = 16, o.batch = 2, o.steps = 2;
+    o.eval_batches = 1;
+    o.out = out;
+    o.quiet = true;
+    return o;
+}
+
+void require_refused(const Command& c, const std::string& named) {
+    INFO(c.output);
+    REQUIRE(c.exit_code == 2);
+    REQUIRE_THAT(c.output, Catch::Contains("error") && Catch::Contains(named));
+}
+
+}  // namespace
+
+TEST_CASE("hostile input: an image set without images is refused, naming the file",
+          "[hostile][programs]") {
+    REQUIRE_THROWS_AS(Generator(1).below(0), Error);
+    TempDir dir;
+    std::string spec = write_idx_folder(dir.path().string(), 0, 2, 4, 4);
+    require_refused(run_bounded(kTinyTrain + " --task image --data " + spec + " --out " +
+                                dir.file("run")),
+                    "train-images-idx3-ubyte");
+}
+
+TEST_CASE("hostile input: compare without runs, and with a log that is not numbers",
+          "[hostile][programs]") {
+    TempDir dir;
+    require_refused(run_bounded("build/compare --runs , --out " + dir.file("x")), "--runs");
+    write_file(dir.file("run/log.csv"),
+               "step,split,loss,bits_per_byte,accuracy,lr,tokens_per_s,elapsed_s\n"
+               "1,train,5.5,7.9,,0.001,100,1\n"
+               "two,valid,5.4,7.8,0.1,,,2\n");
+    require_refused(run_bounded("build/compare --runs " + dir.file("run") + " --out " + dir.file("x")),
+                    "log.csv:3: column 'step': 'two'");
+}
+
+TEST_CASE("hostile input: thread counts are bounded, from the flag and from PF_THREADS",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string eval = "build/eval --ckpt " + dir.file("missing.ckpt");
+    require_refused(run_bounded(eval + " --threads 100000"), "--threads");
+    require_refused(run_bounded(eval + " --threads 0"), "--threads");
+    for (std::string value : {"100000", "0", "abc", "4x", ""}) {
+        INFO("PF_THREADS=" << value);
+        require_refused(run_bounded("env PF_THREADS='" + value + "' " + eval), "PF_THREADS");
+    }
+}
+
+TEST_CASE("hostile input: a sequence longer than the text, and a data file that never ends",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    require_refused(run_bounded("build/train --task text --layers 1 --dim 16 --heads 2 --batch 2 "
+                                "--data " + corpus + " --seq-len 100000000 --out " +
+                                dir.file("long")),
+                    "sequence length 100000000");
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("long")));
+    require_refused(run_bounded(kTinyText + " --data /dev/zero --out " + dir.file("zero")),
+                    "/dev/zero: not a regular file");
+    require_refused(run_bounded("build/ngram --data /dev/zero"), "/dev/zero");
+}
+
+TEST_CASE("hostile input: non-finite and out-of-range numbers are refused at parse time",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string out = " --out " + dir.file("run");
+    for (auto [command, flag] : std::vector<std::pair<std::string, std::string>>{
+             {"build/approx --input-std nan", "--input-std"},
+             {"build/approx --input-std inf", "--input-std"},
+             {"build/bench --memory-budget -1", "--memory-budget"},
+             {"build/bench --time-budget nan", "--time-budget"},
+             {"build/bench --time-budget 0", "--time-budget"},
+             {kTinyText + " --lr nan" + out, "--lr"},
+             {kTinyText + " --lr=-inf" + out, "--lr"},
+             {kTinyText + " --clip inf" + out, "--clip"},
+             {kTinyText + " --weight-decay nan" + out, "--weight-decay"},
+             {kTinyText + " --dropout nan" + out, "--dropout"}}) {
+        INFO(command);
+        require_refused(run_bounded(command), flag);
+    }
+}
+
+TEST_CASE("hostile input: integer flags are decimal: 020 is 20, 0x10 is refused",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    std::string train = "build/train --task text --data " + corpus +
+                        " --layers 1 --heads 2 --features 8 --seq-len 16 --batch 2";
+    require_refused(run_bounded(train + " --dim 0x10 --steps 2 --out " + dir.file("hex")), "--dim");
+    require_refused(run_bounded(train + " --dim 16 --steps 1e3 --out " + dir.file("exp")), "--steps");
+    Command leading_zero = run_bounded(train + " --dim 020 --steps 02 --out " + dir.file("run"));
+    INFO(leading_zero.output);
+    REQUIRE(leading_zero.exit_code == 0);
+    nn::Checkpoint checkpoint = nn::load_checkpoint(dir.file("run/model.ckpt"));
+    REQUIRE(checkpoint.config.at("model.dim") == "20");  // not octal 16
+    REQUIRE(checkpoint.step == 2);
+}
+
+TEST_CASE("hostile input: eval refuses images of another size than the model's",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("six")), std::filesystem::create_directories(dir.file("two"));
+    std::string six = write_idx_folder(dir.file("six"), 8, 4, 6, 6);
+    std::string two = write_idx_folder(dir.file("two"), 8, 4, 1, 2);
+    REQUIRE(training::train(tiny_run("image", six, dir.file("run"))) == 0);
+    Command eval = run_bounded("build/eval --ckpt " + dir.file("run/model.ckpt") + " --data " + two);
+    require_refused(eval, "1x2x1");
+    REQUIRE_THAT(eval.output, Catch::Contains("6x6x1"));
+}
+
+TEST_CASE("hostile input: eval of a protein model with default flags scores a fixed set, "
+          "batch by batch",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string proteins = write_proteins(dir);
+    training::TrainOptions o = tiny_run("protein", proteins, dir.file("run"));
+    o.task.objective = "masked";
+    REQUIRE(training::train(o) == 0);
+    std::string eval = "build/eval --ckpt " + dir.file("run/model.ckpt");
+    Command first = run_bounded(eval), second = run_bounded(eval + " --batch 3");
+    Command one_batch = run_bounded(eval + " --max-batches 1");
+    INFO(first.output << second.output << one_batch.output);
+    REQUIRE(first.exit_code == 0);
+    REQUIRE(second.exit_code == 0);
+    REQUIRE(one_batch.exit_code == 0);
+    auto a = parse_result_line(first.output), b = parse_result_line(second.output),
+         c = parse_result_line(one_batch.output);
+    // The same rows and masks whatever the batch size: the same figures.
+    REQUIRE(a.at("tokens") == b.at("tokens"));
+    REQUIRE(std::stod(a.at("loss")) == Approx(std::stod(b.at("loss"))).epsilon(1e-5));
+    REQUIRE(std::stoll(c.at("tokens")) < std::stoll(a.at("tokens")));
+    // Batches are built when needed: the whole set costs no more memory than one batch.
+    REQUIRE(std::stod(a.at("peak_rss_mib")) < std::stod(c.at("peak_rss_mib")) + 32);
+}
