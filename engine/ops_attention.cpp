@@ -44,6 +44,7 @@
 #include "engine/blas.h"
 #include "engine/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -92,6 +93,15 @@ void copy_scaled_block(const float* from, int64_t n, int64_t width, const float*
                        int64_t ld) {
     for (int64_t i = 0; i < n; ++i)
         for (int64_t col = 0; col < width; ++col) to[i * ld + col] = scale[i] * from[i * width + col];
+}
+
+// The n x width rows at `from`, row i times scale[i]: `from` itself when every scale is
+// 1 (the usual case: the stabiliser rarely moves), else a scaled copy in `buffer`.
+const float* scaled_rows(const float* from, int64_t n, int64_t width, const float* scale,
+                         float* buffer) {
+    if (std::all_of(scale, scale + n, [](float f) { return f == 1.0f; })) return from;
+    copy_scaled_block(from, n, width, scale, buffer, width);
+    return buffer;
 }
 
 // e^(a - b), at most 1: the factor that moves a sum from the scale of a to that of b.
@@ -152,8 +162,8 @@ void forward_item(const float* Q, const float* K, const float* V, const float* c
             std::fill(Yc, Yc + n * dv, 0.0f);
         } else {
             for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
-            copy_scaled_block(Qc, n, m, factor.data(), scaled_q.data(), m);
-            blas::gemm(false, false, n, dv, m, 1, scaled_q.data(), m, S.data(), dv, 0, Yc, dv);
+            const float* Qs = scaled_rows(Qc, n, m, factor.data(), scaled_q.data());
+            blas::gemm(false, false, n, dv, m, 1, Qs, m, S.data(), dv, 0, Yc, dv);
         }
         // The chunk: Y_c += tril(Q_c K_c^T o E) V_c.
         blas::gemm(false, true, n, n, m, 1, Qc, m, Kc, m, 0, A.data(), n);
@@ -161,9 +171,9 @@ void forward_item(const float* Q, const float* K, const float* V, const float* c
         lower_triangular_product(A.data(), n, n, Vc, dv, Yc);
         // S <- e^(c_p - c_l) S + K_c^T diag(e^(c_j - c_l)) V_c.
         for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
-        copy_scaled_block(Vc, n, dv, factor.data(), scaled_v.data(), dv);
+        const float* Vs = scaled_rows(Vc, n, dv, factor.data(), scaled_v.data());
         float keep = c0 == 0 ? 0.0f : rescale(c_p, scales.last());
-        blas::gemm(true, false, m, dv, n, 1, Kc, m, scaled_v.data(), dv, keep, S.data(), dv);
+        blas::gemm(true, false, m, dv, n, 1, Kc, m, Vs, dv, keep, S.data(), dv);
     }
 }
 
@@ -188,9 +198,9 @@ void backward_item(const float* Q, const float* K, const float* V, const float* 
         blas::gemm(false, false, n, m, ld, 1, left.data(), ld, right_q.data(), m, 0, dQ + c0 * m, m);
         // S^T <- e^(c_p - c_l) S^T + V_c^T diag(e^(c_j - c_l)) K_c
         for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
-        copy_scaled_block(Kc, n, m, factor.data(), scaled.data(), m);
+        const float* Ks = scaled_rows(Kc, n, m, factor.data(), scaled.data());
         float keep = c0 == 0 ? 0.0f : rescale(c_p, scales.last());
-        blas::gemm(true, false, dv, m, n, 1, Vc, dv, scaled.data(), m, keep, S_t, m);
+        blas::gemm(true, false, dv, m, n, 1, Vc, dv, Ks, m, keep, S_t, m);
     }
     // Reverse order, with R = sum over later positions of e^(c_l - c_i) q_i g_i^T (m x dv):
     //   dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R^T ; Q_c]
@@ -222,9 +232,8 @@ void backward_item(const float* Q, const float* K, const float* V, const float* 
         // R <- e^(c_p - c_l) R + Q_c^T diag(e^(c_p - c_i)) G_c, and R^T
         const float c_p = c[c0 - 1];
         for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
-        copy_scaled_block(Gc, n, dv, factor.data(), scaled.data(), dv);
-        blas::gemm(true, false, m, dv, n, 1, Qc, m, scaled.data(), dv, rescale(c_p, scales.last()),
-                   R, dv);
+        const float* Gs = scaled_rows(Gc, n, dv, factor.data(), scaled.data());
+        blas::gemm(true, false, m, dv, n, 1, Qc, m, Gs, dv, rescale(c_p, scales.last()), R, dv);
         for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < dv; ++j) R_t[j * m + i] = R[i * dv + j];
     }

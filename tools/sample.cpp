@@ -21,7 +21,6 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <filesystem>
 
 using namespace pf;
@@ -51,16 +50,14 @@ int main(int argc, char** argv) {
     app.add_option("--prompt", prompt, "text: what to continue (default: a newline)");
     app.add_option("--n", n, "text: bytes to generate (default 400); images and proteins: how "
                              "many (default 16 and 5)")->check(CLI::Range(int64_t(1), kMaxCount));
-    app.add_option("--temperature", temperature, "sampling temperature; 0 takes the most likely");
+    app.add_option("--temperature", temperature, "sampling temperature; 0 takes the most likely")
+        ->check(CLI::NonNegativeNumber);  // NaN and inf: refused by run_program
     app.add_option("--complete", complete, "images: complete the bottom half of N test images")
         ->check(CLI::PositiveNumber);
     app.add_option("--out", out, "images: the PNG grid to write");
     app.add_option("--seed", seed, "random seed");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
-        PF_CHECK(std::isfinite(temperature) && temperature >= 0,
-                 "--temperature {}: must be a finite number >= 0 (0 takes the most likely token)",
-                 temperature);
         Generator dropout(0), gen(seed);
         training::LoadedModel loaded = training::load_model(checkpoint, dropout);
         const models::SequenceModel& model = *loaded.model;
