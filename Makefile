@@ -25,7 +25,10 @@ CXXFLAGS ?= -std=c++20 -O3 -march=x86-64-v3 -fno-trapping-math -g -Wall -Wextra 
 CPPFLAGS += -I. -MMD -MP
 LDLIBS   += -lopenblas -lfmt -lz -lstb -lpthread
 BUILD    := build
+# Parallel by default; a sub-make (as in `make sanitize`) shares its parent's jobs.
+ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc)
+endif
 
 # Debian packages the build, the tests and the plots need.
 PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev zlib1g-dev gnuplot-nox
@@ -79,7 +82,9 @@ test: all $(BUILD)/tests
 # UndefinedBehaviorSanitizer (any finding aborts) in build/sanitize. The tests run
 # there, where build/ leads back to the same folder, so that the program tests run
 # the checked programs too. Several times slower than `make test`; not part of CI.
-SANITIZE_FLAGS := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# (-Wno-maybe-uninitialized: GCC 12 false positives in std::regex with ASan.)
+SANITIZE_FLAGS := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+                  -fno-omit-frame-pointer -Wno-maybe-uninitialized
 sanitize: deps
 	$(MAKE) BUILD=build/sanitize CXXFLAGS="$(CXXFLAGS) $(SANITIZE_FLAGS)" \
 	  $(PROGRAMS:%=build/sanitize/%) build/sanitize/tests

@@ -109,6 +109,13 @@ inline Shape random_shape(Generator& gen, int dims, int max_size = 4) {
     return shape;
 }
 
+// Largest |x| over a tensor's elements.
+inline double max_abs(const Tensor& t) {
+    double worst = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) worst = std::max(worst, double(std::fabs(t.data()[i])));
+    return worst;
+}
+
 // Largest |a - b| over two equally shaped tensors.
 inline double max_abs_diff(const Tensor& a, const Tensor& b) {
     REQUIRE(a.shape() == b.shape());

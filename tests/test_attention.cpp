@@ -26,11 +26,6 @@ AttentionConfig small_config(Mechanism mechanism, bool causal) {
     return config;
 }
 
-double max_abs(const Tensor& t) {
-    double worst = 0;
-    for (float v : t.to_vector()) worst = std::max(worst, double(std::fabs(v)));
-    return worst;
-}
 }  // namespace
 
 TEST_CASE("fused causal_dot_product equals the L x L reference, values and gradients",

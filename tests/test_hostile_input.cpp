@@ -20,19 +20,21 @@ using namespace pf::testing;
 
 namespace {
 
-// Runs a program for at most a minute, with at most 4 GiB of address space.
+// Runs a program for at most a minute, with at most 4 GiB of memory: a cap on its
+// address space or, under AddressSanitizer (whose shadow memory reserves terabytes of
+// address space), the sanitizer's own limit on resident memory.
 Command run_bounded(const std::string& command) {
+#ifdef __SANITIZE_ADDRESS__
+    return run("ASAN_OPTIONS=hard_rss_limit_mb=4096 timeout 60 " + command);
+#else
     return run("ulimit -v 4194304; timeout 60 " + command);
+#endif
 }
 
 // A tiny run of build/train (to be completed with --task, --data and --out).
 const std::string kTinyTrain =
     "build/train --layers 1 --dim 16 --heads 2 --features 8 --seq-len 16 --batch 2 --steps 2";
 const std::string kTinyText = kTinyTrain + " --task text";
-
-void put_u32(std::string& out, uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xff));
-}
 
 // IDX files of `count` H x W grey images (train and test alike, the test split with
 // `count` images too unless it is 0) in `dir`, as a Fashion-MNIST data spec.
