@@ -57,11 +57,11 @@ int main(int argc, char** argv) {
     uint64_t seed = 0;
     std::string out = "results/approx.csv";
     app.add_flag("--quick", quick, "L = 512 and 5 trials: a smoke run");
-    app.add_option("--trials", trials, "independent trials per point")->check(CLI::PositiveNumber);
-    app.add_option("--length", length, "sequence length L")->check(CLI::PositiveNumber);
-    app.add_option("--dim", dim, "head dimension d")->check(CLI::PositiveNumber);
+    app.add_option("--trials", trials, "independent trials per point")->check(positive());
+    app.add_option("--length", length, "sequence length L")->check(positive());
+    app.add_option("--dim", dim, "head dimension d")->check(positive());
     app.add_option("--input-std", input_std, "standard deviation of the entries of Q and K")
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     app.add_option("--seed", seed, "random seed");
     app.add_option("--out", out, "CSV file; the PNG plot is written beside it");
     add_threads_option(app);

@@ -387,21 +387,21 @@ int main(int argc, char** argv) {
                  "models' training and decoding speed (--model)", "bench"};
     Options o;
     app.add_flag("--quick", o.quick, "smaller sizes and fewer repetitions: a smoke run");
-    app.add_option("--max-length", o.max_length, "attention: longest sequence")->check(CLI::PositiveNumber);
+    app.add_option("--max-length", o.max_length, "attention: longest sequence")->check(positive());
     app.add_option("--memory-budget", o.memory_budget_gib, "attention: GiB of tensors one step may use")
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     app.add_option("--time-budget", o.time_budget_s, "attention: seconds one forward+backward may take")
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     app.add_option("--out", o.out, "attention: CSV file; the PNG plot is written beside it");
     app.add_flag("--model", o.model, "time whole models instead of one attention layer");
     app.add_option("--task", o.task, "model: text (L = 1024) or image (L = 64*64*3)")
         ->check(CLI::IsMember({"text", "image"}));
     app.add_option("--attention", o.attention, "model: the mechanism timed first")
         ->check(CLI::IsMember({"softmax", "favor", "relu", "identity"}));
-    app.add_option("--dim", o.dim, "model: width D")->check(CLI::PositiveNumber);
+    app.add_option("--dim", o.dim, "model: width D")->check(positive());
     app.add_option("--layers", o.layers, "model: blocks (default 4 for text, 6 for image)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--steps", o.steps, "model: timed training steps")->check(CLI::PositiveNumber);
+        ->check(positive());
+    app.add_option("--steps", o.steps, "model: timed training steps")->check(positive());
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         return o.model ? model_bench(o) : attention_sweep(o);

@@ -66,19 +66,19 @@ int main(int argc, char** argv) {
     app.add_option("--data", data, "other data of the same kind than the checkpoint's");
     app.add_option("--split", split, "test | valid (text: both mean the held-out part)")
         ->check(CLI::IsMember({"test", "valid"}));
-    app.add_option("--batch", batch, "sequences per forward pass")->check(CLI::PositiveNumber);
+    app.add_option("--batch", batch, "sequences per forward pass")->check(positive());
     app.add_option("--max-batches", max_batches, "score at most this many batches")
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     app.add_option("--context", context,
                    "score windows of N tokens decoded one at a time, as build/sample does "
                    "(past the training length: sliding window)")
-        ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+        ->check(in_range(int64_t(1), int64_t(1) << 20));
     app.add_option("--attention", overrides.attention,
                    "score with this mechanism instead of the trained one")
         ->check(CLI::IsMember(nn::mechanism_names()));
     app.add_option("--features", overrides.features,
                    "score with this many random features (drawn anew)")
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     app.add_option("--seed", overrides.seed,
                    "seed of the random features drawn for --attention or --features");
     add_threads_option(app);

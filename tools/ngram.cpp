@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     int order = 6;
     app.add_option("--data", data, "FASTA file (default: the UniProt sequences of mmseqs2-examples)");
     app.add_option("--order", order, "longest context, in residues")
-        ->check(CLI::Range(0, data::NgramPredictor::kMaxOrder));
+        ->check(in_range(0, data::NgramPredictor::kMaxOrder));
     app.add_option("--split", split, "test | valid")->check(CLI::IsMember({"test", "valid"}));
     return run_program(app, argc, argv, [&] {
         std::string description;

@@ -49,11 +49,11 @@ int main(int argc, char** argv) {
     app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
     app.add_option("--prompt", prompt, "text: what to continue (default: a newline)");
     app.add_option("--n", n, "text: bytes to generate (default 400); images and proteins: how "
-                             "many (default 16 and 5)")->check(CLI::Range(int64_t(1), kMaxCount));
+                             "many (default 16 and 5)")->check(in_range(int64_t(1), kMaxCount));
     app.add_option("--temperature", temperature, "sampling temperature; 0 takes the most likely")
-        ->check(CLI::NonNegativeNumber);  // NaN and inf: refused by run_program
+        ->check(non_negative());  // NaN and inf: refused by run_program
     app.add_option("--complete", complete, "images: complete the bottom half of N test images")
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     app.add_option("--out", out, "images: the PNG grid to write");
     app.add_option("--seed", seed, "random seed");
     add_threads_option(app);

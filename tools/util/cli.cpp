@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <exception>
+#include <optional>
 
 namespace pf {
 
@@ -50,7 +51,48 @@ void add_number_rules(CLI::App& app) {
     }
 }
 
+// A limit as people write it: 1, 0.99, 8999999999999999 (whole numbers in full).
+std::string limit_text(double limit) {
+    bool whole = limit == std::floor(limit) && std::fabs(limit) < 1e16;
+    return whole ? fmt::format("{:.0f}", limit) : fmt::format("{:.6g}", limit);
+}
+
+// The option's text as a number, or nothing (then CLI11's conversion reports it).
+std::optional<double> number_in(const std::string& text) {
+    double value = 0;
+    if (!CLI::detail::lexical_cast(text, value)) return std::nullopt;
+    return value;
+}
+
 }  // namespace
+
+CLI::Validator in_range(double least, double most) {
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            std::optional<double> value = number_in(text);
+            if (!value || (*value >= least && *value <= most)) return "";
+            return fmt::format("{} is outside {} .. {}", text, limit_text(least), limit_text(most));
+        },
+        fmt::format("{}..{}", limit_text(least), limit_text(most)));
+}
+
+CLI::Validator positive() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            std::optional<double> value = number_in(text);
+            return !value || *value > 0 ? "" : fmt::format("{} is not positive", text);
+        },
+        "POSITIVE");
+}
+
+CLI::Validator non_negative() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            std::optional<double> value = number_in(text);
+            return !value || *value >= 0 ? "" : fmt::format("{} is negative", text);
+        },
+        "NONNEGATIVE");
+}
 
 int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
     std::string name = app.get_name().empty() ? std::string(argv[0]) : app.get_name();
@@ -76,7 +118,7 @@ void add_threads_option(CLI::App& app) {
     app.add_option_function<int>(
            "--threads", [](int n) { set_num_threads(n); },
            fmt::format("worker threads, 1..{} (default: $PF_THREADS or all cores)", kMaxThreads))
-        ->check(CLI::Range(1, kMaxThreads));
+        ->check(in_range(1, kMaxThreads));
 }
 
 }  // namespace pf

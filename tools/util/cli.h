@@ -30,6 +30,12 @@ constexpr int kExitBadInput = 2;
 
 int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 
+// Range checks for options, with plain messages ("--seed: -1 is outside 0 .. 9e15";
+// CLI11's PositiveNumber and Range print their limits as floats, 1.8e308 in full).
+CLI::Validator in_range(double least, double most);
+CLI::Validator positive();      // > 0
+CLI::Validator non_negative();  // >= 0
+
 // Adds --threads N (1..kMaxThreads, see engine/thread_pool.h; default: PF_THREADS or
 // all cores) and applies it before the body runs.
 void add_threads_option(CLI::App& app);
