@@ -187,7 +187,7 @@ Decoder SequenceModel::start_decoding(int64_t batch) const {
     Decoder decoder;
     decoder.batch = batch;
     for (const nn::TransformerBlock* block : blocks_)
-        decoder.layers.push_back(block->attention().start_decoding(batch));
+        decoder.layers.push_back(block->attention().start_decoding());
     return decoder;
 }
 

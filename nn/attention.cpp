@@ -224,38 +224,46 @@ Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, cons
     return safe_divide(numerator, denominator);
 }
 
-Tensor attend(const AttentionConfig& config, const Tensor& features, const Tensor& q,
-              const Tensor& k, const Tensor& v, const Tensor& key_mask) {
-    check_key_mask(key_mask, k);
-    const bool causal = config.causal;
-    Tensor phi_q, phi_k, key_log_scale;
+LinearFeatures linear_features(const AttentionConfig& config, const Tensor& features,
+                               const Tensor& q, const Tensor& k, const Tensor& key_mask) {
+    LinearFeatures f;
     switch (config.mechanism) {
-        case Mechanism::Identity: return v;
-        case Mechanism::Softmax: return softmax_attention(q, k, v, causal, key_mask);
         case Mechanism::Favor:
-            phi_q = favor_features(q, features, true);
-            if (causal) {
+            f.phi_q = favor_features(q, features, true);
+            if (config.causal) {
                 CausalKeyFeatures keys = favor_causal_key_features(k, features, key_mask);
-                phi_k = keys.phi, key_log_scale = keys.log_scale;
+                f.phi_k = keys.phi, f.key_log_scale = keys.log_scale;
             } else {
-                phi_k = favor_features(k, features, false, key_mask);
+                f.phi_k = favor_features(k, features, false, key_mask);
             }
             break;
         case Mechanism::Trig:
-            phi_q = trig_features(q, features);
-            phi_k = trig_features(k, features);
+            f.phi_q = trig_features(q, features);
+            f.phi_k = trig_features(k, features);
             break;
         case Mechanism::Relu:
-            phi_q = relu_features(q, features);
-            phi_k = relu_features(k, features);
+            f.phi_q = relu_features(q, features);
+            f.phi_k = relu_features(k, features);
             break;
+        default:
+            throw Error(fmt::format("attention: {} has no feature maps", mechanism_name(config.mechanism)));
     }
+    return f;
+}
+
+Tensor attend(const AttentionConfig& config, const Tensor& features, const Tensor& q,
+              const Tensor& k, const Tensor& v, const Tensor& key_mask) {
+    check_key_mask(key_mask, k);
+    if (config.mechanism == Mechanism::Identity) return v;
+    if (config.mechanism == Mechanism::Softmax)
+        return softmax_attention(q, k, v, config.causal, key_mask);
+    LinearFeatures f = linear_features(config, features, q, k, key_mask);
     if (key_mask.defined()) {
         // Padded keys get phi = 0: they add nothing to numerator or denominator.
         int64_t B = key_mask.shape()[0], L = key_mask.shape()[1];
-        phi_k = mul(phi_k, reshape(key_mask.detach(), {B, 1, L, 1}));
+        f.phi_k = mul(f.phi_k, reshape(key_mask.detach(), {B, 1, L, 1}));
     }
-    return linear_attention(phi_q, phi_k, v, causal, config.chunk, key_log_scale);
+    return linear_attention(f.phi_q, f.phi_k, v, config.causal, config.chunk, f.key_log_scale);
 }
 
 // ---- the module ------------------------------------------------------------------------
@@ -306,116 +314,80 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_mask) {
 
 // ---- recurrent decoding -----------------------------------------------------------------
 
-DecodeState MultiHeadAttention::start_decoding(int64_t batch) const {
-    PF_CHECK(config_.causal, "attention: recurrent decoding needs a causal layer");
-    DecodeState state;
-    int64_t features = config_.mechanism == Mechanism::Trig ? 2 * config_.features : config_.features;
-    if (uses_random_features(config_.mechanism)) {
-        state.S.assign(batch * config_.heads * features * head_dim_, 0.0);
-        state.z.assign(batch * config_.heads * features, 0.0);
-        state.key_max.assign(batch * config_.heads, -std::numeric_limits<float>::infinity());
-    }
-    return state;
+// Softmax: the new key and value join the cache (B, H, t, d); the query attends to all.
+Tensor decode_softmax(const Tensor& q, const Tensor& k, const Tensor& v, DecodeState& state) {
+    state.keys = state.keys.defined() ? concat({state.keys, k}, 2) : k;
+    state.values = state.values.defined() ? concat({state.values, v}, 2) : v;
+    return softmax_attention(q, state.keys, state.values, /*causal=*/false);
 }
 
+// Per (batch, head), with c the running key stabiliser and c_k the new key's:
+//   c' = max(c, c_k),  S <- e^(c - c') S + e^(c_k - c') phi(k) v^T,  z <- the same with 1
+//   out = phi(q) S / phi(q) z      (0 where the denominator is 0, as in linear_attention)
+// The sums are kept in double: they add up thousands of terms.
+Tensor decode_linear(const Tensor& phi_q, const Tensor& phi_k, const Tensor& key_log_scale,
+                     const Tensor& v, DecodeState& state) {
+    const int64_t m = phi_q.shape().back(), d = v.shape().back(), heads = v.numel() / d;
+    if (state.S.empty()) {  // the first position: empty sums on no scale yet
+        state.S.assign(heads * m * d, 0.0);
+        state.z.assign(heads * m, 0.0);
+        state.key_scale.assign(heads, -std::numeric_limits<float>::infinity());
+    }
+    Tensor out = Tensor::empty(v.shape());
+    const float *fq = phi_q.data(), *fk = phi_k.data(), *vp = v.data();
+    float* o = out.mutable_data();
+    std::vector<double> numerator(d);
+    for (int64_t bh = 0; bh < heads; ++bh) {
+        const float c_k = key_log_scale.defined() ? key_log_scale.data()[bh] : 0.0f;
+        const float c = std::max(state.key_scale[bh], c_k);
+        const double keep = std::exp(double(state.key_scale[bh]) - c);  // 0 at the start
+        const double add = std::exp(double(c_k) - c);
+        state.key_scale[bh] = c;
+        double* S = state.S.data() + bh * m * d;
+        double* z = state.z.data() + bh * m;
+        const float *q = fq + bh * m, *k = fk + bh * m, *value = vp + bh * d;
+        double denominator = 0;
+        std::fill(numerator.begin(), numerator.end(), 0.0);
+        for (int64_t f = 0; f < m; ++f) {
+            const double key = add * k[f];
+            z[f] = z[f] * keep + key;
+            denominator += q[f] * z[f];
+            for (int64_t i = 0; i < d; ++i) {
+                S[f * d + i] = S[f * d + i] * keep + key * value[i];
+                numerator[i] += q[f] * S[f * d + i];
+            }
+        }
+        for (int64_t i = 0; i < d; ++i)
+            o[bh * d + i] = denominator == 0 ? 0.0f : float(numerator[i] / denominator);
+    }
+    return out;
+}
+
+DecodeState MultiHeadAttention::start_decoding() const {
+    PF_CHECK(config_.causal, "attention: recurrent decoding needs a causal layer");
+    return DecodeState{};
+}
+
+// x_t (B, D) → q, k, v (B, H, 1, d) → one step of the mechanism → (B, D)
 Tensor MultiHeadAttention::decode_step(const Tensor& x_t, DecodeState& state) const {
     NoGradGuard no_grad;
     PF_CHECK(x_t.dim() == 2 && x_t.shape()[1] == config_.dim,
              "attention: decode_step input {} is not (B, {})", shape_str(x_t.shape()), config_.dim);
-    const int64_t B = x_t.shape()[0], H = config_.heads, d = head_dim_, D = config_.dim;
-    // q, k, v of this position side by side: (B, 3D)
-    Tensor qkv = concat({linear(x_t, w_q_, b_q_), linear(x_t, w_k_, b_k_), linear(x_t, w_v_, b_v_)}, 1);
-    Tensor out = Tensor::empty({B, D});
-    const float* p = qkv.data();
-    float* o = out.mutable_data();
-    const int64_t t = state.position;
-
+    const int64_t B = x_t.shape()[0], H = config_.heads, d = head_dim_;
+    auto heads = [&](const Tensor& w, const Tensor& b) {  // (B, D) → (B, H, 1, d)
+        return reshape(linear(x_t, w, b), {B, H, 1, d});
+    };
+    Tensor q = heads(w_q_, b_q_), k = heads(w_k_, b_k_), v = heads(w_v_, b_v_), out;
     if (config_.mechanism == Mechanism::Identity) {
-        for (int64_t b = 0; b < B; ++b) std::copy_n(p + b * 3 * D + 2 * D, D, o + b * D);
+        out = v;
     } else if (config_.mechanism == Mechanism::Softmax) {
-        // Append this position's k and v to the cache, laid out (t, B, H, d).
-        for (int64_t b = 0; b < B; ++b) {
-            state.keys.insert(state.keys.end(), p + b * 3 * D + D, p + b * 3 * D + 2 * D);
-            state.values.insert(state.values.end(), p + b * 3 * D + 2 * D, p + b * 3 * D + 3 * D);
-        }
-        std::vector<double> scores(t + 1);
-        for (int64_t bh = 0; bh < B * H; ++bh) {
-            int64_t b = bh / H, h = bh % H;
-            const float* q = p + b * 3 * D + h * d;
-            double top = -std::numeric_limits<double>::infinity(), total = 0;
-            for (int64_t j = 0; j <= t; ++j) {
-                double s = 0;
-                for (int64_t i = 0; i < d; ++i) s += q[i] * state.keys[(j * B * H + bh) * d + i];
-                scores[j] = s / std::sqrt(double(d));
-                top = std::max(top, scores[j]);
-            }
-            for (int64_t j = 0; j <= t; ++j) total += (scores[j] = std::exp(scores[j] - top));
-            for (int64_t i = 0; i < d; ++i) {
-                double acc = 0;
-                for (int64_t j = 0; j <= t; ++j) acc += scores[j] * state.values[(j * B * H + bh) * d + i];
-                o[b * D + h * d + i] = float(acc / total);
-            }
-        }
+        out = decode_softmax(q, k, v, state);
     } else {
-        // Linear mechanisms: features of q and k through the same maps as forward(),
-        // as (B, H, 1, d) tensors; then S += phi(k) v^T, z += phi(k), out = phi(q) S / phi(q) z.
-        Tensor qkv_heads = reshape(qkv, {B, 3, H, 1, d});
-        auto part = [&](int64_t i) {
-            return reshape(slice(qkv_heads, 1, i, i + 1), {B, H, 1, d});
-        };
-        Tensor q = part(0), k = part(1), phi_q, phi_k;
-        std::vector<float> key_shift(B * H, 0.0f);  // favor: how much S, z must shrink
-        if (config_.mechanism == Mechanism::Favor) {
-            phi_q = favor_features(q, features_, true);
-            // Keys: exp(u - h - c) with c the running max of u - h over the keys so far.
-            // Any c shared by all keys cancels; when c grows, the sums are rescaled by
-            // e^(c_old - c_new).
-            Tensor xs = scaled_input(k);
-            Tensor u = matmul(xs, features_, false, true);                 // (B, H, 1, m)
-            Tensor h = mul_scalar(sum(mul(xs, xs), -1, true), 0.5f);
-            const float *up = u.data(), *hp = h.data();
-            int64_t m = config_.features;
-            Tensor c = Tensor::empty({B, H, 1, 1});
-            for (int64_t bh = 0; bh < B * H; ++bh) {
-                float row_max = *std::max_element(up + bh * m, up + (bh + 1) * m) - hp[bh];
-                float previous = state.key_max[bh];
-                state.key_max[bh] = std::max(previous, row_max);
-                key_shift[bh] = previous - state.key_max[bh];  // <= 0, or -inf at the start
-                c.mutable_data()[bh] = state.key_max[bh];
-            }
-            phi_k = mul_scalar(exp(sub(sub(u, h), c)), 1.0f / std::sqrt(float(m)));
-        } else if (config_.mechanism == Mechanism::Trig) {
-            phi_q = trig_features(q, features_);
-            phi_k = trig_features(k, features_);
-        } else {
-            phi_q = relu_features(q, features_);
-            phi_k = relu_features(k, features_);
-        }
-        const int64_t m = phi_q.shape().back();
-        const float *fq = phi_q.data(), *fk = phi_k.data();
-        for (int64_t bh = 0; bh < B * H; ++bh) {
-            int64_t b = bh / H, h = bh % H;
-            const float* v = p + b * 3 * D + 2 * D + h * d;
-            double* S = state.S.data() + bh * m * d;
-            double* z = state.z.data() + bh * m;
-            double shrink = t == 0 ? 1.0 : std::exp(double(key_shift[bh]));
-            double denominator = 0;
-            std::vector<double> numerator(d, 0.0);
-            for (int64_t f = 0; f < m; ++f) {
-                double kf = fk[bh * m + f], qf = fq[bh * m + f];
-                z[f] = z[f] * shrink + kf;
-                denominator += qf * z[f];
-                for (int64_t i = 0; i < d; ++i) {
-                    S[f * d + i] = S[f * d + i] * shrink + kf * v[i];
-                    numerator[i] += qf * S[f * d + i];
-                }
-            }
-            if (denominator == 0) denominator = 1;  // every feature underflowed: output 0, as in forward()
-            for (int64_t i = 0; i < d; ++i) o[b * D + h * d + i] = float(numerator[i] / denominator);
-        }
+        LinearFeatures f = linear_features(config_, features_, q, k);
+        out = decode_linear(f.phi_q, f.phi_k, f.key_log_scale, v, state);
     }
     state.position++;
-    return linear(out, w_out_, b_out_);
+    return linear(reshape(out, {B, H * d}), w_out_, b_out_);
 }
 
 }  // namespace pf::nn

@@ -94,16 +94,34 @@ struct AttentionConfig {
 Tensor attend(const AttentionConfig& config, const Tensor& features, const Tensor& q,
               const Tensor& k, const Tensor& v, const Tensor& key_mask = {});
 
-// What recurrent decoding keeps between positions, for one attention layer.
-//   linear mechanisms: S = sum_j phi(k_j) v_j^T (B, H, m, d), z = sum_j phi(k_j) (B, H, m),
-//     and for favor the running key stabiliser (B, H): O(m d) per head, whatever the length;
+// The feature maps of a linear mechanism (favor, trig, relu) for per-head q and k, as
+// attend() and recurrent decoding use them: phi_q, phi_k (B, H, L, m) [trig: 2m], and
+// for causal favor the keys' stabilisers (B, H, L).
+struct LinearFeatures {
+    Tensor phi_q, phi_k, key_log_scale;
+};
+LinearFeatures linear_features(const AttentionConfig& config, const Tensor& features,
+                               const Tensor& q, const Tensor& k, const Tensor& key_mask = {});
+
+// ---- recurrent decoding: one position at a time, q, k, v (B, H, 1, d) ----------------
+// What decoding keeps between positions, for one attention layer:
+//   linear mechanisms: per (batch, head) S = sum_j e^(c_j - c) phi(k_j) v_j^T (m x d) and
+//     z = sum_j e^(c_j - c) phi(k_j) (m) on the scale of c, the largest key stabiliser so
+//     far (favor; 0 for the others): O(m d) per head, whatever the length;
 //   softmax: every key and value so far (a KV cache), O(t d) per head.
 struct DecodeState {
     int64_t position = 0;
-    std::vector<double> S, z;
-    std::vector<float> key_max;
-    std::vector<float> keys, values;  // softmax: (t, B, H, d), grown position by position
+    std::vector<double> S, z;         // (B, H, m, d) and (B, H, m), allocated at position 0
+    std::vector<float> key_scale;     // c: (B, H)
+    Tensor keys, values;              // softmax: (B, H, t, d)
 };
+// Softmax: appends k and v to the cache; q attends to every position so far.
+Tensor decode_softmax(const Tensor& q, const Tensor& k, const Tensor& v, DecodeState& state);
+// Linear mechanisms: adds phi_k v^T to S (and phi_k to z), rescaled to the larger
+// stabiliser, then reads phi_q S / phi_q z. key_log_scale (B, H, 1) or undefined (0).
+// The same outputs as causal linear_attention over the whole prefix (tested).
+Tensor decode_linear(const Tensor& phi_q, const Tensor& phi_k, const Tensor& key_log_scale,
+                     const Tensor& v, DecodeState& state);
 
 class MultiHeadAttention : public Module {
 public:
@@ -119,7 +137,7 @@ public:
 
     // Recurrent decoding of a causal layer: one position at a time, x_t: (B, D) →
     // (B, D), the same output as forward() gives at that position. No gradients.
-    DecodeState start_decoding(int64_t batch) const;
+    DecodeState start_decoding() const;
     Tensor decode_step(const Tensor& x_t, DecodeState& state) const;
 
 private:

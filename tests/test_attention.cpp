@@ -153,13 +153,44 @@ TEST_CASE("recurrent decoding reproduces the causal forward position by position
         Tensor x = random_tensor({2, 17, 16}, gen, 4.0f);
         NoGradGuard no_grad;
         Tensor full = attention.forward(x);
-        DecodeState state = attention.start_decoding(2);
+        DecodeState state = attention.start_decoding();
         for (int64_t t = 0; t < 17; ++t) {
             Tensor step = attention.decode_step(reshape(slice(x, 1, t, t + 1), {2, 16}), state);
             Tensor expected = reshape(slice(full, 1, t, t + 1), {2, 16});
             INFO("position " << t);
             REQUIRE(max_abs_diff(step, expected) <= 1e-4 * max_abs(expected) + 1e-7);
         }
+    }
+}
+
+TEST_CASE("decode_linear, position by position, equals causal linear attention of the prefix",
+          "[attention]") {
+    // Decoding gets each key on its own scale c_j (the true key is phi_k e^(c_j)), with
+    // c_j jumping up and down by up to 30; the naive reference, the L x L form over the
+    // whole prefix, gets the same keys on the scale of the running maximum C_j.
+    Generator gen(73);
+    const int64_t B = 2, H = 2, L = 9, m = 5, d = 3;
+    Tensor phi_q = Tensor::rand({B, H, L, m}, gen, 0.1f, 1.0f);
+    std::vector<float> keys = Tensor::rand({B, H, L, m}, gen, 0.1f, 1.0f).to_vector();
+    Tensor v = random_tensor({B, H, L, d}, gen);
+    std::vector<float> own(B * H * L), running(B * H * L), rescaled = keys;
+    for (int64_t bh = 0; bh < B * H; ++bh)
+        for (int64_t j = 0; j < L; ++j) {
+            const int64_t at = bh * L + j;
+            own[at] = 30 * gen.uniform() - 15;
+            running[at] = j == 0 ? own[at] : std::max(running[at - 1], own[at]);
+            for (int64_t f = 0; f < m; ++f) rescaled[at * m + f] *= std::exp(own[at] - running[at]);
+        }
+    Tensor phi_k = Tensor::from_data({B, H, L, m}, keys), c = Tensor::from_data({B, H, L}, own);
+    Tensor expected = linear_attention_reference(phi_q, Tensor::from_data({B, H, L, m}, rescaled), v,
+                                                 /*causal=*/true, Tensor::from_data({B, H, L}, running));
+    DecodeState state;
+    for (int64_t t = 0; t < L; ++t) {
+        INFO("position " << t);
+        auto at = [t](const Tensor& x) { return slice(x, 2, t, t + 1); };
+        Tensor out = decode_linear(at(phi_q), at(phi_k), at(c), at(v), state);
+        state.position++;
+        REQUIRE(max_abs_diff(out, at(expected)) <= 1e-5 * (1 + max_abs(expected)));
     }
 }
 

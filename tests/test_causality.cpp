@@ -279,7 +279,7 @@ TEST_CASE("causal FAVOR+: a huge later key neither zeroes earlier outputs nor sp
     for (int64_t j = 0; j < 8; ++j) REQUIRE(max_abs(slice(out, 1, j, j + 1)) > 1.0);
 
     // Recurrent decoding (a running maximum) gives the forward's outputs.
-    DecodeState state = attention.start_decoding(1);
+    DecodeState state = attention.start_decoding();
     for (int64_t t = 0; t < L; ++t) {
         INFO("position " << t);
         Tensor step = attention.decode_step(reshape(slice(input, 1, t, t + 1), {1, d}), state);
