@@ -2,7 +2,7 @@
 #include "tools/data/fasta.h"
 
 #include "engine/error.h"
-#include "tools/data/data_file.h"
+#include "tools/util/files.h"
 
 #include <algorithm>
 #include <array>
@@ -66,7 +66,7 @@ char decode(int32_t token) {
 // ---- FASTA -------------------------------------------------------------------
 
 std::vector<std::string> read_fasta(const std::string& path) {
-    const std::string text = read_data_file(path);
+    const std::string text = read_file(path);
     std::vector<std::string> sequences;
     int64_t header_line = 0;  // of the record being read; 0 before the first '>'
     bool stopped = false;     // the record being read has seen its closing '*'

@@ -2,8 +2,8 @@
 #include "tools/data/images.h"
 
 #include "engine/error.h"
+#include "tools/util/files.h"
 #include "nn/checkpoint.h"
-#include "tools/data/data_file.h"
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
@@ -157,7 +157,7 @@ ImageSet load_png_files(const std::vector<fs::path>& files, int64_t size) {
     set.pixels.resize(size_t(set.count * set.image_size()));
     for (size_t i = 0; i < files.size(); ++i) {
         const std::string path = files[i].string();
-        const std::string bytes = read_data_file(path);
+        const std::string bytes = read_file(path);
         int width = 0, height = 0, channels_in_file = 0;
         uint8_t* rgb =
             stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), int(bytes.size()),
@@ -173,7 +173,7 @@ ImageSet load_png_files(const std::vector<fs::path>& files, int64_t size) {
 }  // namespace
 
 ImageSet read_idx_images(const std::string& images_path, const std::string& labels_path) {
-    const std::string bytes = read_data_file(images_path);
+    const std::string bytes = read_file(images_path);
     std::vector<int64_t> sizes = check_idx(bytes, images_path, 0x00000803, "images");
     // An empty set would leave nothing to draw a batch from.
     PF_CHECK(sizes[0] > 0, "{}: the IDX header says it holds no images", images_path);
@@ -186,7 +186,7 @@ ImageSet read_idx_images(const std::string& images_path, const std::string& labe
     set.channels = 1;
     set.pixels.assign(bytes.begin() + 16, bytes.end());
     if (!labels_path.empty()) {
-        const std::string label_bytes = read_data_file(labels_path);
+        const std::string label_bytes = read_file(labels_path);
         int64_t label_count = check_idx(label_bytes, labels_path, 0x00000801, "labels")[0];
         PF_CHECK(label_count == set.count, "{}: {} labels, but {} has {} images", labels_path,
                  label_count, images_path, set.count);

@@ -2,7 +2,7 @@
 #include "tools/data/text.h"
 
 #include "engine/error.h"
-#include "tools/data/data_file.h"
+#include "tools/util/files.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -14,7 +14,7 @@ namespace {
 constexpr double kHeldOutFraction = 0.1;  // of a single file, used as valid
 
 std::string read_text(const std::string& path) {
-    std::string text = read_data_file(path);
+    std::string text = read_file(path);
     PF_CHECK(!text.empty(), "{}: file is empty", path);
     return text;
 }

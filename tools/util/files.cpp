@@ -27,6 +27,9 @@ std::string read_file(const std::string& path) {
     PF_CHECK(!path.empty(), "read_file: empty file name");
     PF_CHECK(fs::exists(path, ec), "{}: cannot open: no such file", path);
     PF_CHECK(!fs::is_directory(path, ec), "{}: is a directory, not a file", path);
+    // A device such as /dev/zero, or a FIFO, might never end: only regular files are read.
+    PF_CHECK(fs::is_regular_file(path, ec),
+             "{}: not a regular file (a device or a pipe cannot be read as data)", path);
 
     gzFile file = gzopen(path.c_str(), "rb");
     PF_CHECK(file != nullptr, "{}: cannot open: {}", path, std::strerror(errno));

@@ -17,7 +17,8 @@ namespace pf {
 
 // The whole file as bytes; gzip-compressed files are decompressed (zlib's gzread
 // passes plain files through), so every loader accepts both. Throws pf::Error
-// "<path>: <reason>" if it is missing, a directory or unreadable, or if gzip data is
+// "<path>: <reason>" if it is missing, a directory, not a regular file (a device or a
+// FIFO might never end), unreadable, or if gzip data is
 // corrupt or cut short — then with how far it got (bytes and line), so that a FASTA
 // or text error can point at the line.
 std::string read_file(const std::string& path);
