@@ -71,149 +71,180 @@ struct Options {
     int64_t dim = 256, layers = 0, steps = 0;
 };
 
-int attention_sweep(Options options) {
-    int64_t max_length = options.max_length;
-    double memory_budget_gib = options.memory_budget_gib, time_budget_s = options.time_budget_s;
-    bool quick = options.quick;
-    const std::string& out = options.out;
-    {
-        if (quick) max_length = std::min<int64_t>(max_length, 4096);
-        const std::vector<Mechanism> mechanisms = {Mechanism::Softmax, Mechanism::Favor,
-                                                   Mechanism::Relu, Mechanism::Identity};
-        fmt::print("attention layer: batch 1, 4 heads x 64, m = 128, {} threads\n", num_threads());
-        fmt::print("budgets: {:.0f} GiB of tensors, {:.0f} s per forward+backward\n\n",
-                   memory_budget_gib, time_budget_s);
-        fmt::print("{:<9} {:<6} {:>7} {:>12} {:>12} {:>12}\n", "attention", "mode", "L", "fwd+bwd ms",
-                   "peak MiB", "GEMM GFLOP");
+// results[(mechanism, causal)][L]
+using Results = std::map<std::pair<Mechanism, bool>, std::map<int64_t, Point>>;
 
-        // results[(mechanism, causal)][L]
-        std::map<std::pair<Mechanism, bool>, std::map<int64_t, Point>> results;
-        for (bool causal : {false, true}) {
-            for (Mechanism mechanism : mechanisms) {
-                AttentionConfig config;
-                config.dim = 256;
-                config.heads = 4;
-                config.mechanism = mechanism;
-                config.causal = causal;
-                config.features = 128;
-                Generator gen(1);
-                MultiHeadAttention attention(config, gen);
-                auto& points = results[{mechanism, causal}];
-                int64_t previous = 0, before_previous = 0;
-                for (int64_t L = 256; L <= max_length; L *= 2) {
-                    // Extrapolate from the last two lengths (at least linear growth).
-                    if (previous && before_previous) {
-                        const Point &p = points[previous], &pp = points[before_previous];
-                        double time_growth = std::max(2.0, p.seconds / pp.seconds);
-                        double memory_growth = std::max(2.0, p.peak_mib / pp.peak_mib);
-                        double next_time = p.seconds * time_growth;
-                        double next_memory = p.peak_mib * memory_growth / 1024;
-                        if (next_time > time_budget_s || next_memory > memory_budget_gib) {
-                            fmt::print("{:<9} {:<6} {:>7} stops: would need ~{:.0f} s and ~{:.1f} GiB\n",
-                                       mechanism_name(mechanism), causal ? "causal" : "bidir", L,
-                                       next_time, next_memory);
-                            break;
-                        }
-                    }
-                    release_cached_buffers();  // measure each length from a clean slate
-                    Tensor x = Tensor::randn({1, L, 256}, gen).requires_grad_();
-                    Point point = step(attention, x);  // also the warm-up
-                    int reps = quick ? 2 : (L <= 4096 ? 5 : L <= 16384 ? 3 : 1);
-                    point.seconds = median_seconds(reps, [&] { step(attention, x); });
-                    x.zero_grad();
-                    points[L] = point;
-                    fmt::print("{:<9} {:<6} {:>7} {:>12.1f} {:>12.1f} {:>12.2f}\n", mechanism_name(mechanism),
-                               causal ? "causal" : "bidir", L, point.seconds * 1e3, point.peak_mib,
-                               point.gflop);
-                    before_previous = previous;
-                    previous = L;
-                }
-            }
-        }
-        release_cached_buffers();
+// The layer timed: D = 256 as 4 heads of 64, m = 128 random features.
+AttentionConfig layer_config(Mechanism mechanism, bool causal) {
+    AttentionConfig config;
+    config.dim = 256;
+    config.heads = 4;
+    config.mechanism = mechanism;
+    config.causal = causal;
+    config.features = 128;
+    return config;
+}
 
-        // CSV and plot.
-        std::filesystem::path csv_path(out);
-        if (csv_path.has_parent_path()) std::filesystem::create_directories(csv_path.parent_path());
-        CsvWriter csv(out, {"attention", "mode", "length", "seconds", "peak_mib", "gemm_gflop"});
-        PlotSpec time_plot, memory_plot;
-        time_plot.title = "forward + backward time";
-        time_plot.xlabel = memory_plot.xlabel = "sequence length L";
-        time_plot.ylabel = "seconds";
-        memory_plot.title = "peak tensor memory";
-        memory_plot.ylabel = "MiB";
-        time_plot.log_x = time_plot.log_y = memory_plot.log_x = memory_plot.log_y = true;
-        for (auto& [key, points] : results) {
-            std::string name = mechanism_name(key.first) + (key.second ? " causal" : " bidir");
-            Series time_series{name, {}, {}}, memory_series{name, {}, {}};
-            for (auto& [L, p] : points) {
-                csv.row(std::vector<std::string>{mechanism_name(key.first),
-                                                 key.second ? "causal" : "bidirectional",
-                                                 std::to_string(L), fmt::format("{:.6g}", p.seconds),
-                                                 fmt::format("{:.6g}", p.peak_mib),
-                                                 fmt::format("{:.6g}", p.gflop)});
-                time_series.x.push_back(double(L));
-                time_series.y.push_back(p.seconds);
-                memory_series.x.push_back(double(L));
-                memory_series.y.push_back(p.peak_mib);
-            }
-            time_plot.series.push_back(time_series);
-            memory_plot.series.push_back(memory_series);
-        }
-        std::string png = std::filesystem::path(out).replace_extension(".png").string();
-        try {
-            plot_png_panels(png, {time_plot, memory_plot});
-            fmt::print("\nwrote {} and {}\n", out, png);
-        } catch (const std::exception& e) {
-            fmt::print(stderr, "warning: no plot: {}\n", e.what());
-        }
+// Whether length L would exceed a budget, extrapolated from the points p and pp at the
+// last two lengths (at least linear growth); says so if it would.
+bool over_budget(const Options& options, Mechanism mechanism, bool causal, int64_t L,
+                 const Point& p, const Point& pp) {
+    double time_growth = std::max(2.0, p.seconds / pp.seconds);
+    double memory_growth = std::max(2.0, p.peak_mib / pp.peak_mib);
+    double next_time = p.seconds * time_growth;
+    double next_memory = p.peak_mib * memory_growth / 1024;
+    bool stops = next_time > options.time_budget_s || next_memory > options.memory_budget_gib;
+    if (stops)
+        fmt::print("{:<9} {:<6} {:>7} stops: would need ~{:.0f} s and ~{:.1f} GiB\n",
+                   mechanism_name(mechanism), causal ? "causal" : "bidir", L, next_time,
+                   next_memory);
+    return stops;
+}
 
-        // The goals, as ratios of numbers measured above (NaN where a point is missing).
-        auto at = [&](Mechanism mech, bool causal, int64_t L) {
-            auto& points = results[{mech, causal}];
-            auto it = points.find(L);
-            return it == points.end() ? Point{} : it->second;
-        };
-        auto faster_from = [&](bool causal) {
-            // The smallest L from which favor beats softmax at every length both ran.
-            int64_t from = 0;
-            for (auto& [L, p] : results[{Mechanism::Softmax, causal}]) {
-                Point f = at(Mechanism::Favor, causal, L);
-                if (std::isnan(f.seconds)) continue;
-                if (f.seconds < p.seconds) {
-                    if (!from) from = L;
-                } else {
-                    from = 0;
-                }
-            }
-            return from;
-        };
-        ResultLine result;
-        result.add("causal_favor_scaling", at(Mechanism::Favor, true, 16384).seconds /
-                                               at(Mechanism::Favor, true, 8192).seconds);
-        result.add("causal_favor_mem_vs_identity_16384",
-                   at(Mechanism::Favor, true, 16384).peak_mib / at(Mechanism::Identity, true, 16384).peak_mib);
-        result.add("causal_favor_vs_identity_8192", at(Mechanism::Favor, true, 8192).seconds /
-                                                        at(Mechanism::Identity, true, 8192).seconds);
-        // The same ratio in the arithmetic of the matrix products alone: on a CPU, where
-        // they run at one rate, the time ratio cannot fall below it.
-        result.add("causal_favor_vs_identity_8192_gemm_flops",
-                   at(Mechanism::Favor, true, 8192).gflop / at(Mechanism::Identity, true, 8192).gflop);
-        result.add("favor_faster_from_causal", faster_from(true));
-        result.add("favor_faster_from_bidir", faster_from(false));
-        result.add("softmax_vs_favor_16384_causal", at(Mechanism::Softmax, true, 16384).seconds /
-                                                        at(Mechanism::Favor, true, 16384).seconds);
-        result.add("softmax_vs_favor_16384_bidir", at(Mechanism::Softmax, false, 16384).seconds /
-                                                       at(Mechanism::Favor, false, 16384).seconds);
-        result.add("threads", int64_t(num_threads()));
-        fmt::print("{}\n", result.str());
-        return 0;
+// Times one mechanism at L = 256, 512, ... until the longest length or a budget, printing
+// a table row for each length.
+void sweep_lengths(const Options& options, Mechanism mechanism, bool causal,
+                   std::map<int64_t, Point>& points) {
+    Generator gen(1);
+    MultiHeadAttention attention(layer_config(mechanism, causal), gen);
+    int64_t previous = 0, before_previous = 0;
+    for (int64_t L = 256; L <= options.max_length; L *= 2) {
+        if (previous && before_previous &&
+            over_budget(options, mechanism, causal, L, points[previous], points[before_previous]))
+            break;
+        release_cached_buffers();  // measure each length from a clean slate
+        Tensor x = Tensor::randn({1, L, 256}, gen).requires_grad_();
+        Point point = step(attention, x);  // also the warm-up
+        int reps = options.quick ? 2 : (L <= 4096 ? 5 : L <= 16384 ? 3 : 1);
+        point.seconds = median_seconds(reps, [&] { step(attention, x); });
+        x.zero_grad();
+        points[L] = point;
+        fmt::print("{:<9} {:<6} {:>7} {:>12.1f} {:>12.1f} {:>12.2f}\n", mechanism_name(mechanism),
+                   causal ? "causal" : "bidir", L, point.seconds * 1e3, point.peak_mib,
+                   point.gflop);
+        before_previous = previous;
+        previous = L;
     }
+}
+
+// Every mechanism over the lengths, bidirectional and then causal.
+Results sweep_mechanisms(const Options& options) {
+    const std::vector<Mechanism> mechanisms = {Mechanism::Softmax, Mechanism::Favor,
+                                               Mechanism::Relu, Mechanism::Identity};
+    Results results;
+    for (bool causal : {false, true})
+        for (Mechanism mechanism : mechanisms)
+            sweep_lengths(options, mechanism, causal, results[{mechanism, causal}]);
+    release_cached_buffers();
+    return results;
+}
+
+// Writes the CSV, and the PNG beside it: time and memory against L, log-log.
+void write_sweep(const std::string& out, const Results& results) {
+    std::filesystem::path csv_path(out);
+    if (csv_path.has_parent_path()) std::filesystem::create_directories(csv_path.parent_path());
+    CsvWriter csv(out, {"attention", "mode", "length", "seconds", "peak_mib", "gemm_gflop"});
+    PlotSpec time_plot, memory_plot;
+    time_plot.title = "forward + backward time";
+    time_plot.xlabel = memory_plot.xlabel = "sequence length L";
+    time_plot.ylabel = "seconds";
+    memory_plot.title = "peak tensor memory";
+    memory_plot.ylabel = "MiB";
+    time_plot.log_x = time_plot.log_y = memory_plot.log_x = memory_plot.log_y = true;
+    for (auto& [key, points] : results) {
+        std::string name = mechanism_name(key.first) + (key.second ? " causal" : " bidir");
+        Series time_series{name, {}, {}}, memory_series{name, {}, {}};
+        for (auto& [L, p] : points) {
+            csv.row(std::vector<std::string>{mechanism_name(key.first),
+                                             key.second ? "causal" : "bidirectional",
+                                             std::to_string(L), fmt::format("{:.6g}", p.seconds),
+                                             fmt::format("{:.6g}", p.peak_mib),
+                                             fmt::format("{:.6g}", p.gflop)});
+            time_series.x.push_back(double(L));
+            time_series.y.push_back(p.seconds);
+            memory_series.x.push_back(double(L));
+            memory_series.y.push_back(p.peak_mib);
+        }
+        time_plot.series.push_back(time_series);
+        memory_plot.series.push_back(memory_series);
+    }
+    std::string png = std::filesystem::path(out).replace_extension(".png").string();
+    try {
+        plot_png_panels(png, {time_plot, memory_plot});
+        fmt::print("\nwrote {} and {}\n", out, png);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "warning: no plot: {}\n", e.what());
+    }
+}
+
+// The point measured for (mechanism, causal) at length L; NaNs if there is none.
+Point point_at(const Results& results, Mechanism mechanism, bool causal, int64_t L) {
+    auto points = results.find({mechanism, causal});
+    if (points == results.end()) return Point{};
+    auto it = points->second.find(L);
+    return it == points->second.end() ? Point{} : it->second;
+}
+
+// The smallest L from which favor beats softmax at every length both ran (0: none).
+int64_t favor_faster_from(const Results& results, bool causal) {
+    int64_t from = 0;
+    for (auto& [L, p] : results.at({Mechanism::Softmax, causal})) {
+        Point f = point_at(results, Mechanism::Favor, causal, L);
+        if (std::isnan(f.seconds)) continue;
+        if (f.seconds < p.seconds) {
+            if (!from) from = L;
+        } else {
+            from = 0;
+        }
+    }
+    return from;
+}
+
+// The goals, as ratios of numbers measured above (NaN where a point is missing).
+void print_sweep_result(const Results& results) {
+    auto at = [&](Mechanism mechanism, bool causal, int64_t L) {
+        return point_at(results, mechanism, causal, L);
+    };
+    ResultLine result;
+    result.add("causal_favor_scaling", at(Mechanism::Favor, true, 16384).seconds /
+                                           at(Mechanism::Favor, true, 8192).seconds);
+    result.add("causal_favor_mem_vs_identity_16384",
+               at(Mechanism::Favor, true, 16384).peak_mib /
+                   at(Mechanism::Identity, true, 16384).peak_mib);
+    result.add("causal_favor_vs_identity_8192", at(Mechanism::Favor, true, 8192).seconds /
+                                                    at(Mechanism::Identity, true, 8192).seconds);
+    // The same ratio in the arithmetic of the matrix products alone: on a CPU, where
+    // they run at one rate, the time ratio cannot fall below it.
+    result.add("causal_favor_vs_identity_8192_gemm_flops",
+               at(Mechanism::Favor, true, 8192).gflop / at(Mechanism::Identity, true, 8192).gflop);
+    result.add("favor_faster_from_causal", favor_faster_from(results, true));
+    result.add("favor_faster_from_bidir", favor_faster_from(results, false));
+    result.add("softmax_vs_favor_16384_causal", at(Mechanism::Softmax, true, 16384).seconds /
+                                                    at(Mechanism::Favor, true, 16384).seconds);
+    result.add("softmax_vs_favor_16384_bidir", at(Mechanism::Softmax, false, 16384).seconds /
+                                                   at(Mechanism::Favor, false, 16384).seconds);
+    result.add("threads", int64_t(num_threads()));
+    fmt::print("{}\n", result.str());
+}
+
+// The attention layer alone: every mechanism over the lengths, a CSV, a plot, ratios.
+int attention_sweep(Options options) {
+    if (options.quick) options.max_length = std::min<int64_t>(options.max_length, 4096);
+    fmt::print("attention layer: batch 1, 4 heads x 64, m = 128, {} threads\n", num_threads());
+    fmt::print("budgets: {:.0f} GiB of tensors, {:.0f} s per forward+backward\n\n",
+               options.memory_budget_gib, options.time_budget_s);
+    fmt::print("{:<9} {:<6} {:>7} {:>12} {:>12} {:>12}\n", "attention", "mode", "L", "fwd+bwd ms",
+               "peak MiB", "GEMM GFLOP");
+    Results results = sweep_mechanisms(options);
+    write_sweep(options.out, results);
+    print_sweep_result(results);
+    return 0;
 }
 
 
 // ---- whole models -------------------------------------------------------------------------
 
+// The machine's memory in MiB (MemTotal in /proc/meminfo; 0 if unknown).
 double memory_total_mib() {
     std::ifstream meminfo("/proc/meminfo");
     std::string key;
@@ -271,8 +302,30 @@ std::pair<double, double> time_generation(const models::ModelConfig& config, int
     return {recurrent, now_seconds() - start};
 }
 
-int model_bench(const Options& options) {
-    const bool image = options.task == "image";
+// The same training steps with exact softmax attention, for comparison.
+StepTiming time_softmax_steps(const models::ModelConfig& config, int64_t batch, int64_t length,
+                              int steps) {
+    models::ModelConfig softmax_config = config;
+    softmax_config.attention = "softmax";
+    return time_training_steps(softmax_config, batch, length, steps);
+}
+
+// The raw GEMM rate of this machine in GFLOP/s: (8192 x 256) (256 x 1024), OpenBLAS's threads.
+double sgemm_gflops() {
+    Generator gen(4);
+    Tensor a = Tensor::randn({8192, 256}, gen), b = Tensor::randn({256, 1024}, gen),
+           c = Tensor::empty({8192, 1024});
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    double sgemm_s = median_seconds(10, [&] {
+        blas::gemm_openblas_threaded(false, false, 8192, 1024, 256, 1.0f, a.data(), 256,
+                                     b.data(), 1024, 0.0f, c.mutable_data(), 1024);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // OpenBLAS's workers sleep
+    return 2.0 * 8192 * 1024 * 256 / sgemm_s / 1e9;
+}
+
+// The model's settings from the flags; the task sets vocab and length.
+models::ModelConfig bench_config(const Options& options, bool image) {
     models::ModelConfig config;
     config.dim = options.dim;
     config.heads = 4;
@@ -280,101 +333,107 @@ int model_bench(const Options& options) {
     config.layers = options.layers ? options.layers : (image ? 6 : 4);
     config.features = 128;
     config.attention = options.attention;
+    return config;
+}
+
+// Text: a training step of the reference configuration (vocab 256, D 256, 4 layers, 4
+// heads, ff 1024, L 1024, batch 8: 8192 tokens a step), its share of the machine's GEMM
+// rate, the same with softmax attention, and decoding a 1024-byte passage.
+void text_model_bench(const Options& options, models::ModelConfig config, ResultLine& result) {
+    const int64_t batch = options.quick ? 2 : 8, length = options.quick ? 256 : 1024;
+    const int steps = int(options.steps ? options.steps : (options.quick ? 2 : 5));
+    config.vocab = 256;
+    config.max_length = length;
+    fmt::print("training step: vocab 256, D {}, {} layers, {} heads, ff {}, L {}, batch {}\n",
+               config.dim, config.layers, config.heads, config.ff, length, batch);
+    StepTiming first = time_training_steps(config, batch, length, steps);
+    double tokens_per_s = double(batch * length) / first.seconds;
+    double model_gflops = first.flops / first.seconds / 1e9;
+    fmt::print("  {:<8} {:.3f} s a step, {:.0f} tokens/s, {:.1f} GFLOP/s in matmuls "
+               "({:.1f} GFLOP a step), peak RSS {:.0f} MiB\n",
+               config.attention, first.seconds, tokens_per_s, model_gflops, first.flops / 1e9,
+               first.peak_rss_mib);
+    double machine_gflops = sgemm_gflops();
+    fmt::print("  cblas_sgemm (8192x256)(256x1024): {:.1f} GFLOP/s\n", machine_gflops);
+    result.add("tokens_per_s", tokens_per_s)
+        .add("model_gflops", model_gflops)
+        .add("sgemm_gflops", machine_gflops)
+        .add("mfu", model_gflops / machine_gflops)
+        .add("peak_rss_mib", first.peak_rss_mib);
+    if (config.attention != "softmax") {
+        StepTiming s = time_softmax_steps(config, batch, length, steps);
+        fmt::print("  {:<8} {:.3f} s a step, {:.0f} tokens/s, {:.1f} GFLOP/s in matmuls\n",
+                   "softmax", s.seconds, double(batch * length) / s.seconds,
+                   s.flops / s.seconds / 1e9);
+        result.add("softmax_tokens_per_s", double(batch * length) / s.seconds);
+    }
+    auto [recurrent, full] = time_generation(config, length - 1);
+    fmt::print("generating {} bytes: recurrent {:.2f} s, full forward per byte {:.2f} s: {:.1f}x\n",
+               length, recurrent, full, full / recurrent);
+    result.add("recurrent_speedup", full / recurrent);
+}
+
+// Images: the step with softmax attention if it fits in memory (given `favor`, the step
+// with the mechanism timed first), else how much memory it would need.
+void image_softmax_step(const models::ModelConfig& config, int64_t length, int steps,
+                        const StepTiming& favor, ResultLine& result) {
+    // Softmax keeps each layer's (H, L, L) attention matrix for backward, and needs
+    // about three more such matrices at a time (scores, and the gradients of both).
+    double matrix_mib = double(config.heads) * length * length * 4 / (1 << 20);
+    double needs_mib = favor.peak_rss_mib + (config.layers + 3) * matrix_mib;
+    double available_mib = 0.75 * memory_total_mib();
+    if (needs_mib > available_mib) {
+        fmt::print("  softmax  would need ~{:.0f} MiB ({} layers x {:.0f} MiB attention "
+                   "matrices, and more for backward): more than the {:.0f} MiB available; "
+                   "not run\n", needs_mib, config.layers, matrix_mib, available_mib);
+        result.add(fmt::format("softmax_needs_mib_{}", length), needs_mib);
+    } else {
+        StepTiming s = time_softmax_steps(config, 1, length, steps);
+        fmt::print("  softmax  {:.2f} s a step, peak RSS {:.0f} MiB\n", s.seconds, s.peak_rss_mib);
+        result.add(fmt::format("softmax_step_s_{}", length), s.seconds);
+        result.add(fmt::format("softmax_peak_rss_mib_{}", length), s.peak_rss_mib);
+    }
+}
+
+// Images: a training step at ImageNet64's true sequence length (64 x 64 x 3 = 12288
+// intensities, batch 1), the same with softmax if it fits, and generating a 28 x 28
+// image (784 pixels) with the same blocks.
+void image_model_bench(const Options& options, models::ModelConfig config, ResultLine& result) {
+    const int64_t side = options.quick ? 16 : 64, length = side * side * 3;
+    const int steps = int(options.steps ? options.steps : 1);
+    config.vocab = 257;
+    config.max_length = length;
+    config.image_height = config.image_width = side;
+    config.image_channels = 3;
+    fmt::print("training step on {}x{}x3 images (L = {}), batch 1: D {}, {} layers, {} heads\n",
+               side, side, length, config.dim, config.layers, config.heads);
+    StepTiming favor = time_training_steps(config, 1, length, steps);
+    fmt::print("  {:<8} {:.2f} s a step, peak RSS {:.0f} MiB\n", config.attention,
+               favor.seconds, favor.peak_rss_mib);
+    std::string key = fmt::format("{}_", config.attention);
+    result.add(key + fmt::format("step_s_{}", length), favor.seconds);
+    result.add(key + fmt::format("peak_rss_mib_{}", length), favor.peak_rss_mib);
+    image_softmax_step(config, length, steps, favor, result);
+    models::ModelConfig small = config;
+    small.image_height = small.image_width = 28;
+    small.image_channels = 1;
+    small.max_length = 784;
+    auto [recurrent, full] = time_generation(small, options.quick ? 196 : 783);
+    fmt::print("generating a 28x28 image: recurrent {:.2f} s, full forward per pixel {:.2f} s: "
+               "{:.1f}x\n", recurrent, full, full / recurrent);
+    result.add("recurrent_speedup", full / recurrent);
+}
+
+// Whole models (--model): a training step, its speed against the machine's, and decoding.
+int model_bench(const Options& options) {
+    const bool image = options.task == "image";
+    models::ModelConfig config = bench_config(options, image);
     ResultLine result;
     fmt::print("{} threads\n", num_threads());
-
-    if (!image) {
-        // The reference configuration: vocab 256, D 256, 4 layers, 4 heads, ff 1024,
-        // L 1024, batch 8 (8192 tokens a step).
-        const int64_t batch = options.quick ? 2 : 8, length = options.quick ? 256 : 1024;
-        const int steps = int(options.steps ? options.steps : (options.quick ? 2 : 5));
-        config.vocab = 256;
-        config.max_length = length;
-        fmt::print("training step: vocab 256, D {}, {} layers, {} heads, ff {}, L {}, batch {}\n",
-                   config.dim, config.layers, config.heads, config.ff, length, batch);
-        StepTiming first = time_training_steps(config, batch, length, steps);
-        double tokens_per_s = double(batch * length) / first.seconds;
-        double model_gflops = first.flops / first.seconds / 1e9;
-        fmt::print("  {:<8} {:.3f} s a step, {:.0f} tokens/s, {:.1f} GFLOP/s in matmuls "
-                   "({:.1f} GFLOP a step), peak RSS {:.0f} MiB\n",
-                   config.attention, first.seconds, tokens_per_s, model_gflops, first.flops / 1e9,
-                   first.peak_rss_mib);
-        // The raw GEMM rate of this machine: (8192 x 256) (256 x 1024), OpenBLAS's threads.
-        Generator gen(4);
-        Tensor a = Tensor::randn({8192, 256}, gen), b = Tensor::randn({256, 1024}, gen),
-               c = Tensor::empty({8192, 1024});
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        double sgemm_s = median_seconds(10, [&] {
-            blas::gemm_openblas_threaded(false, false, 8192, 1024, 256, 1.0f, a.data(), 256,
-                                         b.data(), 1024, 0.0f, c.mutable_data(), 1024);
-        });
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // OpenBLAS's workers sleep
-        double sgemm_gflops = 2.0 * 8192 * 1024 * 256 / sgemm_s / 1e9;
-        fmt::print("  cblas_sgemm (8192x256)(256x1024): {:.1f} GFLOP/s\n", sgemm_gflops);
-        result.add("tokens_per_s", tokens_per_s)
-            .add("model_gflops", model_gflops)
-            .add("sgemm_gflops", sgemm_gflops)
-            .add("mfu", model_gflops / sgemm_gflops)
-            .add("peak_rss_mib", first.peak_rss_mib);
-        // The same with exact softmax attention, for comparison.
-        if (config.attention != "softmax") {
-            models::ModelConfig softmax_config = config;
-            softmax_config.attention = "softmax";
-            StepTiming s = time_training_steps(softmax_config, batch, length, steps);
-            fmt::print("  {:<8} {:.3f} s a step, {:.0f} tokens/s, {:.1f} GFLOP/s in matmuls\n",
-                       "softmax", s.seconds, double(batch * length) / s.seconds,
-                       s.flops / s.seconds / 1e9);
-            result.add("softmax_tokens_per_s", double(batch * length) / s.seconds);
-        }
-        // Decoding a 1024-byte passage, recurrently and by full recomputation.
-        auto [recurrent, full] = time_generation(config, length - 1);
-        fmt::print("generating {} bytes: recurrent {:.2f} s, full forward per byte {:.2f} s: {:.1f}x\n",
-                   length, recurrent, full, full / recurrent);
-        result.add("recurrent_speedup", full / recurrent);
-    } else {
-        // ImageNet64's true sequence length: 64 x 64 x 3 = 12288 intensities, batch 1.
-        const int64_t side = options.quick ? 16 : 64, length = side * side * 3;
-        const int steps = int(options.steps ? options.steps : 1);
-        config.vocab = 257;
-        config.max_length = length;
-        config.image_height = config.image_width = side;
-        config.image_channels = 3;
-        fmt::print("training step on {}x{}x3 images (L = {}), batch 1: D {}, {} layers, {} heads\n",
-                   side, side, length, config.dim, config.layers, config.heads);
-        StepTiming favor = time_training_steps(config, 1, length, steps);
-        fmt::print("  {:<8} {:.2f} s a step, peak RSS {:.0f} MiB\n", config.attention,
-                   favor.seconds, favor.peak_rss_mib);
-        std::string key = fmt::format("{}_", config.attention);
-        result.add(key + fmt::format("step_s_{}", length), favor.seconds);
-        result.add(key + fmt::format("peak_rss_mib_{}", length), favor.peak_rss_mib);
-        // Softmax keeps each layer's (H, L, L) attention matrix for backward, and needs
-        // about three more such matrices at a time (scores, and the gradients of both).
-        double matrix_mib = double(config.heads) * length * length * 4 / (1 << 20);
-        double needs_mib = favor.peak_rss_mib + (config.layers + 3) * matrix_mib;
-        double available_mib = 0.75 * memory_total_mib();
-        if (needs_mib > available_mib) {
-            fmt::print("  softmax  would need ~{:.0f} MiB ({} layers x {:.0f} MiB attention "
-                       "matrices, and more for backward): more than the {:.0f} MiB available; "
-                       "not run\n", needs_mib, config.layers, matrix_mib, available_mib);
-            result.add(fmt::format("softmax_needs_mib_{}", length), needs_mib);
-        } else {
-            models::ModelConfig softmax_config = config;
-            softmax_config.attention = "softmax";
-            StepTiming s = time_training_steps(softmax_config, 1, length, steps);
-            fmt::print("  softmax  {:.2f} s a step, peak RSS {:.0f} MiB\n", s.seconds, s.peak_rss_mib);
-            result.add(fmt::format("softmax_step_s_{}", length), s.seconds);
-            result.add(fmt::format("softmax_peak_rss_mib_{}", length), s.peak_rss_mib);
-        }
-        // Generating one 28 x 28 image (784 pixels) with the same blocks.
-        models::ModelConfig small = config;
-        small.image_height = small.image_width = 28;
-        small.image_channels = 1;
-        small.max_length = 784;
-        auto [recurrent, full] = time_generation(small, options.quick ? 196 : 783);
-        fmt::print("generating a 28x28 image: recurrent {:.2f} s, full forward per pixel {:.2f} s: "
-                   "{:.1f}x\n", recurrent, full, full / recurrent);
-        result.add("recurrent_speedup", full / recurrent);
-    }
+    if (!image)
+        text_model_bench(options, config, result);
+    else
+        image_model_bench(options, config, result);
     result.add("threads", int64_t(num_threads()));
     result.print();
     return 0;

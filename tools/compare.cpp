@@ -54,6 +54,107 @@ std::string summary_text(const std::string& summary, const std::string& key) {
     return summary.substr(start, summary.find('"', start) - start);
 }
 
+// Whether a larger value of the metric is the better one.
+bool higher_is_better(const std::string& metric) { return metric == "accuracy"; }
+
+// Reads one run folder: the held-out metric at each evaluation from log.csv, the median
+// training speed, and summary.json if there is one.
+Run read_run(const std::string& dir, const std::string& metric) {
+    Run run{dir, std::filesystem::path(dir).filename().string(), {}, "", NAN};
+    CsvTable log = read_csv((std::filesystem::path(dir) / "log.csv").string());
+    size_t step = log.column("step"), split = log.column("split"), value = log.column(metric),
+           rate = log.column("tokens_per_s");
+    std::vector<double> rates;
+    for (size_t r = 0; r < log.rows.size(); ++r) {
+        if (log.rows[r][split] == "valid") {
+            double at_step = log.number(r, step);
+            PF_CHECK(at_step >= 0 && at_step == std::floor(at_step),
+                     "{}:{}: column 'step': '{}' is not a step number", log.path,
+                     log.lines[r], log.rows[r][step]);
+            run.held_out[int64_t(at_step)] = log.number(r, value);
+        } else if (!log.rows[r][rate].empty()) {
+            rates.push_back(log.number(r, rate));
+        }
+    }
+    PF_CHECK(!run.held_out.empty(), "{}/log.csv: no held-out evaluations", dir);
+    if (!rates.empty()) {
+        std::sort(rates.begin(), rates.end());
+        run.tokens_per_s = rates[rates.size() / 2];
+    }
+    std::string summary_path = (std::filesystem::path(dir) / "summary.json").string();
+    if (std::filesystem::exists(summary_path)) run.summary = read_file(summary_path);
+    return run;
+}
+
+// The Markdown table: one row per run, with its final and best held-out metric.
+std::string runs_table(const std::vector<Run>& runs, const std::string& metric) {
+    std::string table = fmt::format(
+        "| run | attention | layers | steps | final {0} | best {0} | tokens/s | peak RSS MiB |\n"
+        "|---|---|---|---|---|---|---|---|\n", metric);
+    for (const Run& run : runs) {
+        double best = higher_is_better(metric) ? -INFINITY : INFINITY;
+        for (auto& [step, value] : run.held_out)
+            best = higher_is_better(metric) ? std::max(best, value) : std::min(best, value);
+        table += fmt::format("| {} | {} | {} | {} | {:.4f} | {:.4f} | {:.0f} | {:.0f} |\n", run.name,
+                             summary_text(run.summary, "attention"),
+                             summary_text(run.summary, "layers"),
+                             run.held_out.rbegin()->first, run.held_out.rbegin()->second, best,
+                             run.tokens_per_s, json_number(run.summary, "peak_rss_mib"));
+    }
+    return table;
+}
+
+// The plot: every run's held-out metric against the step.
+PlotSpec held_out_plot(const std::vector<Run>& runs, const std::string& metric,
+                       const std::string& title) {
+    PlotSpec plot;
+    plot.title = title.empty() ? "held-out " + metric : title;
+    plot.xlabel = "step";
+    plot.ylabel = metric;
+    for (const Run& run : runs) {
+        Series series{run.name, {}, {}};
+        for (auto& [step, value] : run.held_out) {
+            series.x.push_back(double(step));
+            series.y.push_back(value);
+        }
+        plot.series.push_back(series);
+    }
+    return plot;
+}
+
+// Writes OUT.md and OUT.png (a warning instead of the plot if it cannot be drawn).
+void write_outputs(const std::string& out, const std::string& table, const PlotSpec& plot) {
+    std::filesystem::path base(out);
+    if (base.has_parent_path()) std::filesystem::create_directories(base.parent_path());
+    write_file(out + ".md", table);
+    try {
+        plot_png(out + ".png", plot);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "warning: no plot: {}\n", e.what());
+    }
+}
+
+// Each run against the first, at the evaluations they share after a fifth of training:
+// the largest ratio of its metric to the reference's, and every run's final metric.
+ResultLine compare_to_reference(const std::vector<Run>& runs, const std::string& metric) {
+    ResultLine result;
+    const Run& reference = runs[0];
+    int64_t last_step = reference.held_out.rbegin()->first;
+    for (size_t i = 1; i < runs.size(); ++i) {
+        double worst = 0;
+        for (auto& [step, value] : runs[i].held_out) {
+            auto it = reference.held_out.find(step);
+            if (it == reference.held_out.end() || step * 5 <= last_step) continue;
+            double ratio = higher_is_better(metric) ? it->second / value : value / it->second;
+            worst = std::isnan(ratio) ? INFINITY : std::max(worst, ratio);  // NaN: diverged
+        }
+        result.add(fmt::format("{}_vs_{}_worst_ratio", runs[i].name, reference.name), worst);
+        result.add(fmt::format("{}_final", runs[i].name), runs[i].held_out.rbegin()->second);
+    }
+    result.add(fmt::format("{}_final", reference.name), reference.held_out.rbegin()->second);
+    return result;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,83 +167,12 @@ int main(int argc, char** argv) {
     app.add_option("--out", out, "output path without extension: writes OUT.png and OUT.md")->required();
     return run_program(app, argc, argv, [&] {
         std::vector<Run> runs;
-        for (const std::string& dir : split_commas(runs_arg)) {
-            Run run{dir, std::filesystem::path(dir).filename().string(), {}, "", NAN};
-            CsvTable log = read_csv((std::filesystem::path(dir) / "log.csv").string());
-            size_t step = log.column("step"), split = log.column("split"), value = log.column(metric),
-                   rate = log.column("tokens_per_s");
-            std::vector<double> rates;
-            for (size_t r = 0; r < log.rows.size(); ++r) {
-                if (log.rows[r][split] == "valid") {
-                    double at_step = log.number(r, step);
-                    PF_CHECK(at_step >= 0 && at_step == std::floor(at_step),
-                             "{}:{}: column 'step': '{}' is not a step number", log.path,
-                             log.lines[r], log.rows[r][step]);
-                    run.held_out[int64_t(at_step)] = log.number(r, value);
-                } else if (!log.rows[r][rate].empty()) {
-                    rates.push_back(log.number(r, rate));
-                }
-            }
-            PF_CHECK(!run.held_out.empty(), "{}/log.csv: no held-out evaluations", dir);
-            if (!rates.empty()) {
-                std::sort(rates.begin(), rates.end());
-                run.tokens_per_s = rates[rates.size() / 2];
-            }
-            std::string summary_path = (std::filesystem::path(dir) / "summary.json").string();
-            if (std::filesystem::exists(summary_path)) run.summary = read_file(summary_path);
-            runs.push_back(std::move(run));
-        }
+        for (const std::string& dir : split_commas(runs_arg)) runs.push_back(read_run(dir, metric));
         PF_CHECK(!runs.empty(), "--runs '{}' names no run folder", runs_arg);
-
-        PlotSpec plot;
-        plot.title = title.empty() ? "held-out " + metric : title;
-        plot.xlabel = "step";
-        plot.ylabel = metric;
-        std::string table = fmt::format(
-            "| run | attention | layers | steps | final {0} | best {0} | tokens/s | peak RSS MiB |\n"
-            "|---|---|---|---|---|---|---|---|\n", metric);
-        bool higher_is_better = metric == "accuracy";
-        for (const Run& run : runs) {
-            Series series{run.name, {}, {}};
-            double best = higher_is_better ? -INFINITY : INFINITY;
-            for (auto& [step, value] : run.held_out) {
-                series.x.push_back(double(step));
-                series.y.push_back(value);
-                best = higher_is_better ? std::max(best, value) : std::min(best, value);
-            }
-            plot.series.push_back(series);
-            table += fmt::format("| {} | {} | {} | {} | {:.4f} | {:.4f} | {:.0f} | {:.0f} |\n", run.name,
-                                 summary_text(run.summary, "attention"),
-                                 summary_text(run.summary, "layers"),
-                                 run.held_out.rbegin()->first, run.held_out.rbegin()->second, best,
-                                 run.tokens_per_s, json_number(run.summary, "peak_rss_mib"));
-        }
+        std::string table = runs_table(runs, metric);
         fmt::print("{}", table);
-        std::filesystem::path base(out);
-        if (base.has_parent_path()) std::filesystem::create_directories(base.parent_path());
-        write_file(out + ".md", table);
-        try {
-            plot_png(out + ".png", plot);
-        } catch (const std::exception& e) {
-            fmt::print(stderr, "warning: no plot: {}\n", e.what());
-        }
-
-        // Each run against the first, at the evaluations they share after a fifth of training.
-        ResultLine result;
-        const Run& reference = runs[0];
-        int64_t last_step = reference.held_out.rbegin()->first;
-        for (size_t i = 1; i < runs.size(); ++i) {
-            double worst = 0;
-            for (auto& [step, value] : runs[i].held_out) {
-                auto it = reference.held_out.find(step);
-                if (it == reference.held_out.end() || step * 5 <= last_step) continue;
-                double ratio = higher_is_better ? it->second / value : value / it->second;
-                worst = std::isnan(ratio) ? INFINITY : std::max(worst, ratio);  // NaN: diverged
-            }
-            result.add(fmt::format("{}_vs_{}_worst_ratio", runs[i].name, reference.name), worst);
-            result.add(fmt::format("{}_final", runs[i].name), runs[i].held_out.rbegin()->second);
-        }
-        result.add(fmt::format("{}_final", reference.name), reference.held_out.rbegin()->second);
+        write_outputs(out, table, held_out_plot(runs, metric, title));
+        ResultLine result = compare_to_reference(runs, metric);
         fmt::print("wrote {}.png and {}.md\n", out, out);
         result.print();
         return 0;
