@@ -98,31 +98,21 @@ std::vector<int32_t> generate_by_full_forward(SequenceModel& model, const std::v
 }
 
 // Each token's loss is log sum_v exp(logit_v) - logit_target, computed in double.
-RecurrentScore score_recurrently(const SequenceModel& model, const std::vector<int32_t>& inputs,
-                                 const std::vector<int32_t>& targets, int64_t batch, int64_t length) {
+void score_recurrently(const SequenceModel& model, const std::vector<int32_t>& inputs,
+                       const std::vector<int32_t>& targets, int64_t batch, int64_t length,
+                       Score& score) {
     PF_CHECK(int64_t(inputs.size()) == batch * length && targets.size() == inputs.size(),
              "score: {} inputs and {} targets for ({}, {}) sequences", inputs.size(), targets.size(),
              batch, length);
-    const int64_t V = model.config().vocab;
     WindowedDecoder decoder(model, batch);
-    RecurrentScore score;
-    std::vector<int32_t> step_tokens(batch);
+    std::vector<int32_t> step_tokens(batch), step_targets(batch);
     for (int64_t t = 0; t < length; ++t) {
-        for (int64_t b = 0; b < batch; ++b) step_tokens[b] = inputs[b * length + t];
-        Tensor logits = decoder.step(step_tokens);  // (B, V)
         for (int64_t b = 0; b < batch; ++b) {
-            const int32_t target = targets[b * length + t];
-            if (target < 0 || target >= V) continue;  // not scored (e.g. padding)
-            const float* row = logits.data() + b * V;
-            const float top = *std::max_element(row, row + V);
-            double sum = 0;
-            for (int64_t v = 0; v < V; ++v) sum += std::exp(double(row[v]) - top);
-            score.loss_sum += std::log(sum) + top - row[target];
-            score.correct += std::max_element(row, row + V) - row == target;
-            score.tokens++;
+            step_tokens[b] = inputs[b * length + t];
+            step_targets[b] = targets[b * length + t];
         }
+        score.add(decoder.step(step_tokens), step_targets);  // logits (B, V)
     }
-    return score;
 }
 
 }  // namespace pf::models

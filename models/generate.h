@@ -26,6 +26,7 @@
 //   position 0 1 2 3 4 5 6 7 | 4 5  6  7 | 4  ...        (token 8 sees tokens 4..8 at 0..4)
 #pragma once
 
+#include "models/evaluate.h"
 #include "models/sequence_model.h"
 
 #include <deque>
@@ -69,14 +70,11 @@ std::vector<int32_t> generate_by_full_forward(SequenceModel& model, const std::v
 // of W = `window` positions: 0 while index < W.
 int64_t window_start(int64_t index, int64_t window);
 
-// Next-token scores of B sequences of L tokens read as generate() reads them (token by
-// token, with the sliding window): inputs and targets (B, L), row-major.
-struct RecurrentScore {
-    double loss_sum = 0;   // sum over tokens of -log p(target), in nats
-    int64_t tokens = 0;
-    int64_t correct = 0;   // targets that were the most likely token
-};
-RecurrentScore score_recurrently(const SequenceModel& model, const std::vector<int32_t>& inputs,
-                                 const std::vector<int32_t>& targets, int64_t batch, int64_t length);
+// Adds to `score` the next-token scores of B sequences of L tokens read as generate()
+// reads them (token by token, with the sliding window): inputs and targets (B, L),
+// row-major. evaluate() with Reading::TokenByToken calls it.
+void score_recurrently(const SequenceModel& model, const std::vector<int32_t>& inputs,
+                       const std::vector<int32_t>& targets, int64_t batch, int64_t length,
+                       Score& score);
 
 }  // namespace pf::models

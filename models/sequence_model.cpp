@@ -1,8 +1,7 @@
-// sequence_model.cpp — embeddings, blocks, head; configuration I/O; decoding; sampling.
+// sequence_model.cpp — embeddings, blocks, head; the settings; decoding; sampling.
 #include "models/sequence_model.h"
 
 #include "engine/ops.h"
-#include "nn/checkpoint.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,69 +10,64 @@ namespace pf::models {
 
 // ---- configuration -----------------------------------------------------------------
 
+const Settings<ModelConfig>& model_settings() {
+    static const Settings<ModelConfig> settings = [] {
+        Settings<ModelConfig> s;
+        s.choice("model.attention", "--attention", "attention mechanism",
+                 [](auto& c) -> auto& { return c.attention.mechanism; }, nn::mechanism_names());
+        s.integer("model.features", "--features", "random features m (favor, trig, relu)",
+                  [](auto& c) -> auto& { return c.attention.features; }, 1);
+        s.choice("model.feature_kind", "--feature-kind", "random features: iid or orthogonal rows",
+                 [](auto& c) -> auto& { return c.attention.orthogonal; }, {"iid", "orthogonal"});
+        s.integer("model.chunk", "--chunk", "chunk length of causal linear attention",
+                  [](auto& c) -> auto& { return c.attention.chunk; }, 1);
+        s.integer("model.layers", "--layers", "Transformer blocks",
+                  [](auto& c) -> auto& { return c.layers; }, 1);
+        s.integer("model.dim", "--dim", "model width D",
+                  [](auto& c) -> auto& { return c.attention.dim; }, 1);
+        s.integer("model.heads", "--heads", "attention heads",
+                  [](auto& c) -> auto& { return c.attention.heads; }, 1);
+        s.integer("model.ff", "--ff", "feed-forward width (default 4 D)",
+                  [](auto& c) -> auto& { return c.ff; }, 1);
+        s.number("model.dropout", "--dropout", "dropout probability",
+                 [](auto& c) -> auto& { return c.dropout; }, 0.0, 0.99);
+        // Set by the task (models/task.h), not by flags.
+        s.choice("model.objective", "", "causal (next token) or masked (bidirectional)",
+                 [](auto& c) -> auto& { return c.attention.causal; }, {"masked", "causal"});
+        s.integer("model.vocab", "", "tokens", [](auto& c) -> auto& { return c.vocab; }, 2);
+        s.integer("model.max_length", "", "longest sequence",
+                  [](auto& c) -> auto& { return c.max_length; }, 1);
+        s.integer("model.image_height", "", "image rows (0: not an image model)",
+                  [](auto& c) -> auto& { return c.image_height; }, 0);
+        s.integer("model.image_width", "", "image columns",
+                  [](auto& c) -> auto& { return c.image_width; }, 0);
+        s.integer("model.image_channels", "", "image channels",
+                  [](auto& c) -> auto& { return c.image_channels; }, 0);
+        return s;
+    }();
+    return settings;
+}
+
+void upgrade_model_settings(SettingsMap& map) {
+    auto old = map.find("model.orthogonal");
+    if (old == map.end() || map.count("model.feature_kind")) return;
+    PF_CHECK(old->second == "0" || old->second == "1",
+             "'model.orthogonal' is '{}', neither 1 nor 0", old->second);
+    map["model.feature_kind"] = old->second == "1" ? "orthogonal" : "iid";
+    map.erase(old);
+}
+
 void ModelConfig::validate() const {
-    PF_CHECK(objective == "causal" || objective == "masked",
-             "objective '{}' is neither causal nor masked", objective);
-    PF_CHECK(vocab >= 2, "vocabulary of {} tokens", vocab);
-    PF_CHECK(dim >= 1 && heads >= 1 && dim % heads == 0,
-             "width {} is not divisible by {} heads", dim, heads);
-    PF_CHECK(layers >= 1 && ff >= 1, "need at least one layer and a feed-forward width");
-    PF_CHECK(max_length >= 1, "maximum length {}", max_length);
-    nn::parse_mechanism(attention);
-    PF_CHECK(features >= 1 && chunk >= 1, "features {} and chunk {} must be positive", features,
-             chunk);
-    PF_CHECK(dropout >= 0 && dropout < 1, "dropout {} not in [0, 1)", dropout);
+    model_settings().check(*this);
+    PF_CHECK(attention.dim % attention.heads == 0, "width {} is not divisible by {} heads",
+             attention.dim, attention.heads);
     PF_CHECK((image_height > 0) == (image_width > 0) && (image_width > 0) == (image_channels > 0),
              "image sizes {}x{}x{}: set all three or none", image_height, image_width,
              image_channels);
 }
 
-std::map<std::string, std::string> ModelConfig::to_map() const {
-    return {{"objective", objective},
-            {"vocab", std::to_string(vocab)},
-            {"dim", std::to_string(dim)},
-            {"layers", std::to_string(layers)},
-            {"heads", std::to_string(heads)},
-            {"ff", std::to_string(ff)},
-            {"max_length", std::to_string(max_length)},
-            {"attention", attention},
-            {"features", std::to_string(features)},
-            {"orthogonal", orthogonal ? "1" : "0"},
-            {"chunk", std::to_string(chunk)},
-            {"dropout", fmt::format("{}", dropout)},
-            {"image_height", std::to_string(image_height)},
-            {"image_width", std::to_string(image_width)},
-            {"image_channels", std::to_string(image_channels)}};
-}
-
-ModelConfig ModelConfig::from_map(const std::map<std::string, std::string>& map,
-                                  const std::string& where) {
-    nn::ConfigReader read{map, where};
-    ModelConfig c;
-    c.objective = read.text("objective");
-    c.vocab = read.integer("vocab", 2);
-    c.dim = read.integer("dim", 1);
-    c.layers = read.integer("layers", 1);
-    c.heads = read.integer("heads", 1);
-    c.ff = read.integer("ff", 1);
-    c.max_length = read.integer("max_length", 1);
-    c.attention = read.text("attention");
-    c.features = read.integer("features", 1);
-    c.orthogonal = read.integer("orthogonal", 0, 1) != 0;
-    c.chunk = read.integer("chunk", 1);
-    c.dropout = float(read.number("dropout", 0.0, 0.99));
-    c.image_height = read.integer("image_height", 0);
-    c.image_width = read.integer("image_width", 0);
-    c.image_channels = read.integer("image_channels", 0);
-    try {
-        c.validate();
-    } catch (const Error& e) {
-        throw Error(fmt::format("{}: bad model configuration: {}", where, e.what()));
-    }
-    return c;
-}
-
 void ModelConfig::check_shapes(const nn::NamedTensors& weights, const std::string& where) const {
+    const int64_t dim = attention.dim, heads = attention.heads, features = attention.features;
     auto expect = [&](const std::string& name, const Shape& expected, const char* keys) {
         auto found = std::find_if(weights.begin(), weights.end(),
                                   [&](const auto& named) { return named.first == name; });
@@ -100,7 +94,7 @@ void ModelConfig::check_shapes(const nn::NamedTensors& weights, const std::strin
     });
     PF_CHECK(blocks_in_file == layers, "{}: 'model.layers' is {}, but the file holds {} blocks",
              where, layers, blocks_in_file);
-    const bool has_features = nn::uses_random_features(nn::parse_mechanism(attention));
+    const bool has_features = nn::uses_random_features(attention.mechanism);
     for (int64_t i = 0; i < layers; ++i) {
         std::string block = "blocks." + std::to_string(i) + ".";
         expect(block + "mlp.up.weight", {dim, ff}, "dim and ff");
@@ -115,9 +109,9 @@ void ModelConfig::check_shapes(const nn::NamedTensors& weights, const std::strin
 SequenceModel::SequenceModel(const ModelConfig& config, Generator& init, Generator& dropout)
     : config_(config),
       token_embedding_(register_module("token_embedding",
-                                       std::make_unique<nn::Embedding>(config.vocab, config.dim, init))) {
+                                       std::make_unique<nn::Embedding>(config.vocab, config.attention.dim, init))) {
     config_.validate();
-    const int64_t D = config.dim;
+    const int64_t D = config.attention.dim;
     if (config.image_positions()) {
         row_table_ = &register_module("row_embedding", std::make_unique<nn::Embedding>(config.image_height, D, init));
         column_table_ = &register_module("column_embedding", std::make_unique<nn::Embedding>(config.image_width, D, init));
@@ -127,13 +121,7 @@ SequenceModel::SequenceModel(const ModelConfig& config, Generator& init, Generat
                                            std::make_unique<nn::Embedding>(config.max_length, D, init));
     }
     nn::BlockConfig block;
-    block.attention.dim = D;
-    block.attention.heads = config.heads;
-    block.attention.mechanism = nn::parse_mechanism(config.attention);
-    block.attention.causal = config.causal();
-    block.attention.features = config.features;
-    block.attention.orthogonal = config.orthogonal;
-    block.attention.chunk = config.chunk;
+    block.attention = config.attention;
     block.ff = config.ff;
     block.dropout = config.dropout;
     for (int64_t i = 0; i < config.layers; ++i)
@@ -195,7 +183,7 @@ Tensor SequenceModel::decode_step(const std::vector<int32_t>& tokens, Decoder& d
     NoGradGuard no_grad;
     PF_CHECK(int64_t(tokens.size()) == decoder.batch, "model: {} tokens for a batch of {}",
              tokens.size(), decoder.batch);
-    const int64_t B = decoder.batch, D = config_.dim;
+    const int64_t B = decoder.batch, D = config_.attention.dim;
     Tensor x = add(token_embedding_.forward(tokens, {B}),
                    reshape(position_embedding(decoder.position, 1), {D}));  // (B, D)
     for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->decode_step(x, decoder.layers[i]);

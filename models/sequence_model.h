@@ -16,42 +16,43 @@
 #pragma once
 
 #include "nn/layers.h"
+#include "models/settings.h"
 #include "nn/transformer.h"
 
-#include <map>
 #include <string>
 #include <vector>
 
 namespace pf::models {
 
 struct ModelConfig {
-    std::string objective = "causal";   // "causal" (next token) or "masked" (bidirectional)
+    // The attention of every block; its width D and heads are the model's, and its
+    // causal flag the objective's (causal: next token; not: masked, bidirectional).
+    nn::AttentionConfig attention;
     int64_t vocab = 256;
-    int64_t dim = 256, layers = 4, heads = 4, ff = 1024;
+    int64_t layers = 4, ff = 1024;      // blocks; hidden width of their MLPs
     int64_t max_length = 1024;          // longest sequence (learned positions)
-    std::string attention = "favor";    // softmax | favor | trig | relu | identity
-    int64_t features = 128;             // m, for favor, trig and relu
-    bool orthogonal = true;             // orthogonal or iid random features
-    int64_t chunk = 64;                 // chunk of the causal linear-attention op
     float dropout = 0.0f;
     // Factorised image positions (all three > 0) instead of learned ones.
     int64_t image_height = 0, image_width = 0, image_channels = 0;
 
-    bool causal() const { return objective == "causal"; }
+    bool causal() const { return attention.causal; }
     bool image_positions() const { return image_height > 0; }
-    void validate() const;  // throws pf::Error naming the bad field
+    // Throws pf::Error naming the bad setting: each against its range (model_settings),
+    // then together (D divisible by H, image sizes all set or none).
+    void validate() const;
 
-    // As strings, for checkpoints; from_map rejects missing or malformed entries,
-    // naming `where` (e.g. the checkpoint file) in the message.
-    std::map<std::string, std::string> to_map() const;
-    static ModelConfig from_map(const std::map<std::string, std::string>& map,
-                                const std::string& where);
     // Throws pf::Error, naming `where` and the keys, unless the model this configuration
     // builds has the shapes of `weights` (a checkpoint's tensors under "model.", the
     // prefix cut off). Called before the model is built: a configuration claiming 1e8
     // layers or a width of 1e6 is refused, never allocated.
     void check_shapes(const nn::NamedTensors& weights, const std::string& where) const;
 };
+
+// Every setting of ModelConfig: checkpoint keys "model.*", flags such as --attention.
+const Settings<ModelConfig>& model_settings();
+// Checkpoints written before there was a settings table kept the feature kind as
+// "model.orthogonal" = 1 or 0: rewrites it as "model.feature_kind" (orthogonal, iid).
+void upgrade_model_settings(SettingsMap& map);
 
 // Per-layer recurrent state of a decoding causal model.
 struct Decoder {

@@ -4,36 +4,26 @@
 
 #include "engine/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 namespace pf::nn {
 
-Mechanism parse_mechanism(const std::string& name) {
-    if (name == "softmax") return Mechanism::Softmax;
-    if (name == "favor") return Mechanism::Favor;
-    if (name == "trig") return Mechanism::Trig;
-    if (name == "relu") return Mechanism::Relu;
-    if (name == "identity") return Mechanism::Identity;
-    throw Error(fmt::format("unknown attention mechanism '{}' ({})", name,
-                            fmt::join(mechanism_names(), ", ")));
-}
-
-std::string mechanism_name(Mechanism mechanism) {
-    switch (mechanism) {
-        case Mechanism::Softmax: return "softmax";
-        case Mechanism::Favor: return "favor";
-        case Mechanism::Trig: return "trig";
-        case Mechanism::Relu: return "relu";
-        case Mechanism::Identity: return "identity";
-    }
-    return "?";
-}
-
 const std::vector<std::string>& mechanism_names() {
-    static const std::vector<std::string> names = {"softmax", "favor", "relu", "trig", "identity"};
+    static const std::vector<std::string> names = {"softmax", "favor", "trig", "relu", "identity"};
     return names;
 }
+
+Mechanism parse_mechanism(const std::string& name) {
+    const std::vector<std::string>& names = mechanism_names();
+    auto found = std::find(names.begin(), names.end(), name);
+    PF_CHECK(found != names.end(), "unknown attention mechanism '{}' ({})", name,
+             fmt::join(names, ", "));
+    return Mechanism(found - names.begin());
+}
+
+std::string mechanism_name(Mechanism mechanism) { return mechanism_names().at(size_t(mechanism)); }
 
 bool uses_random_features(Mechanism mechanism) {
     return mechanism == Mechanism::Favor || mechanism == Mechanism::Trig ||
@@ -293,7 +283,7 @@ MultiHeadAttention::MultiHeadAttention(const AttentionConfig& config, Generator&
 void MultiHeadAttention::redraw_features(Generator& gen) {
     if (!features_.defined()) return;
     Tensor fresh = config_.orthogonal
-                       ? gaussian_orthogonal_matrix(config_.features, head_dim_, gen, config_.scaling)
+                       ? gaussian_orthogonal_matrix(config_.features, head_dim_, gen)
                        : gaussian_iid_matrix(config_.features, head_dim_, gen);
     std::copy_n(fresh.data(), fresh.numel(), features_.mutable_data());  // same storage: a buffer
 }

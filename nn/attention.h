@@ -29,9 +29,10 @@
 namespace pf::nn {
 
 enum class Mechanism { Softmax, Favor, Trig, Relu, Identity };
-Mechanism parse_mechanism(const std::string& name);  // "softmax", "favor", ...; throws
+// The mechanisms' names, in the enum's order: the one list of them ("softmax", ...).
+const std::vector<std::string>& mechanism_names();
+Mechanism parse_mechanism(const std::string& name);  // throws pf::Error on an unknown name
 std::string mechanism_name(Mechanism mechanism);
-const std::vector<std::string>& mechanism_names();  // every name parse_mechanism accepts
 bool uses_random_features(Mechanism mechanism);  // favor, trig, relu
 
 // ---- feature maps: x (B, H, L, d), W (m, d) → phi (B, H, L, m) [trig: 2m] ----------
@@ -83,8 +84,7 @@ struct AttentionConfig {
     Mechanism mechanism = Mechanism::Favor;
     bool causal = true;
     int64_t features = 128;                 // m (favor, trig, relu)
-    bool orthogonal = true;                 // orthogonal or iid random features
-    RowScaling scaling = RowScaling::Chi;   // row norms of orthogonal features
+    bool orthogonal = true;                 // orthogonal (rows of chi norms) or iid features
     int64_t chunk = 64;                     // chunk of the causal linear attention op
 };
 

@@ -173,37 +173,6 @@ const Tensor& Checkpoint::tensor(const std::string& name) const {
     return *found;
 }
 
-const std::string& ConfigReader::text(const std::string& key) const {
-    auto it = config.find(key);
-    PF_CHECK(it != config.end(), "{}: the configuration has no '{}'", where, key);
-    return it->second;
-}
-
-double ConfigReader::number(const std::string& key, double least, double most) const {
-    const std::string& value = text(key);
-    size_t used = 0;
-    double result = 0;
-    try {
-        result = std::stod(value, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    PF_CHECK(used == value.size() && !value.empty() && !std::isnan(result),
-             "{}: '{}' is not a number: '{}'", where, key, value);
-    PF_CHECK(result >= least && result <= most, "{}: '{}' is {}, outside the range [{}, {}]",
-             where, key, value, least, most);
-    return result;
-}
-
-int64_t ConfigReader::integer(const std::string& key, int64_t least, int64_t most) const {
-    double value = number(key);
-    PF_CHECK(value == std::floor(value) && std::fabs(value) < double(kLargestConfigInteger),
-             "{}: '{}' is not an integer: '{}'", where, key, text(key));
-    PF_CHECK(value >= double(least) && value <= double(most),
-             "{}: '{}' is {}, outside the range [{}, {}]", where, key, text(key), least, most);
-    return int64_t(value);
-}
-
 // ---- atomic write ---------------------------------------------------------------------
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {

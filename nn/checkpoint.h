@@ -38,7 +38,6 @@
 #include "engine/random.h"
 #include "nn/module.h"
 
-#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -72,29 +71,6 @@ struct Checkpoint {
     const Tensor& tensor(const std::string& name) const;        // throws if absent
     // "checkpoint run/model.ckpt" (or "checkpoint (in memory)"): how errors start.
     std::string describe() const;
-};
-
-// Integers in a configuration are read through a double, exact below 2^53: a value
-// must lie strictly between -kLargestConfigInteger and kLargestConfigInteger to be read
-// back. Programs refuse larger flags up front, so that every run they start can be resumed.
-inline constexpr int64_t kLargestConfigInteger = 9'000'000'000'000'000;
-
-// Typed reads of a configuration map (a checkpoint's), each value checked against the
-// range the caller gives, errors naming the key and `where`:
-//   ConfigReader read{checkpoint.config, checkpoint.describe()};
-//   int64_t layers = read.integer("model.layers", 1);   // at least 1
-// A file's configuration is checked value by value here, before anything is built
-// from it: a zero length or a negative size is an error, never a crash later.
-struct ConfigReader {
-    const std::map<std::string, std::string>& config;
-    std::string where;
-    const std::string& text(const std::string& key) const;  // throws if absent
-    // Throws if absent, not a number (NaN included) or outside [least, most].
-    double number(const std::string& key, double least = -HUGE_VAL,
-                  double most = HUGE_VAL) const;
-    // Throws if not a whole number, or outside [least, most].
-    int64_t integer(const std::string& key, int64_t least = 1 - kLargestConfigInteger,
-                    int64_t most = kLargestConfigInteger - 1) const;
 };
 
 // Writes `bytes` to `path` so that path holds either its old content or all of the

@@ -7,11 +7,13 @@
 #pragma once
 
 #include "engine/random.h"
+#include "models/task.h"
 #include "tools/util/files.h"
 
 #include <catch2/catch.hpp>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -69,6 +71,12 @@ inline std::string write_image_folder(const TempDir& dir, int64_t count, int64_t
         write_file(dir.file(prefix + "-labels-idx1-ubyte"), labels);
     }
     return "fashion-mnist:" + dir.path().string();
+}
+
+// The task of a name ("text", "image", "protein"), as --task reads it.
+inline models::TaskKind task_kind(const std::string& name) {
+    const std::vector<std::string>& names = models::task_names();
+    return models::TaskKind(std::find(names.begin(), names.end(), name) - names.begin());
 }
 
 }  // namespace pf::testing

@@ -486,7 +486,7 @@ TEST_CASE("masked protein batch: long rows are cropped to contiguous windows", "
             std::vector<int32_t> restored(b.tokens.begin() + row * length,
                                           b.tokens.begin() + (row + 1) * length);
             for (int64_t t = 0; t < length; ++t)
-                if (b.targets[size_t(row * length + t)] != protein::kIgnore)
+                if (b.targets[size_t(row * length + t)] != kIgnore)
                     restored[size_t(t)] = b.targets[size_t(row * length + t)];
             std::string window = decode_all(restored.data(), length);
             bool found = false;

@@ -72,11 +72,11 @@ std::string write_proteins(const TempDir& dir) {
 training::TrainOptions tiny_run(const std::string& task, const std::string& data,
                                 const std::string& out) {
     training::TrainOptions o;
-    o.task.task = task;
+    o.task.kind = task_kind(task);
     o.task.data = data;
-    o.model.dim = 16, o.model.heads = 2, o.model.layers = 1, o.model.ff = 32;
-    o.model.features = 8;
-    o.seq_len = 16, o.batch = 2, o.steps = 2;
+    o.model.attention.dim = 16, o.model.attention.heads = 2, o.model.layers = 1, o.model.ff = 32;
+    o.model.attention.features = 8;
+    o.task.seq_len = 16, o.batch = 2, o.steps = 2;
     o.eval_batches = 1;
     o.out = out;
     o.quiet = true;
@@ -193,7 +193,7 @@ TEST_CASE("hostile input: eval of a protein model with default flags scores a fi
     TempDir dir;
     std::string proteins = write_proteins(dir);
     training::TrainOptions o = tiny_run("protein", proteins, dir.file("run"));
-    o.task.objective = "masked";
+    o.task.objective = models::Objective::Masked;
     REQUIRE(training::train(o) == 0);
     std::string eval = "build/eval --ckpt " + dir.file("run/model.ckpt");
     Command first = run_bounded(eval), second = run_bounded(eval + " --batch 3");

@@ -16,14 +16,14 @@ namespace {
 ModelConfig tiny_config(const std::string& attention) {
     ModelConfig c;
     c.vocab = 11;
-    c.dim = 16;
+    c.attention.dim = 16;
     c.layers = 2;
-    c.heads = 2;
+    c.attention.heads = 2;
     c.ff = 32;
     c.max_length = 32;
-    c.attention = attention;
-    c.features = 16;
-    c.chunk = 4;
+    c.attention.mechanism = nn::parse_mechanism(attention);
+    c.attention.features = 16;
+    c.attention.chunk = 4;
     return c;
 }
 
@@ -73,27 +73,65 @@ TEST_CASE("recurrent decoding gives the full forward's logits, text and image po
     }
 }
 
-TEST_CASE("model configuration survives a round trip; bad ones are named", "[models]") {
+TEST_CASE("model settings survive a round trip through a checkpoint's map; bad ones are "
+          "named", "[models][settings]") {
     ModelConfig c = tiny_config("relu");
     c.dropout = 0.125f;
+    c.attention.orthogonal = false;
     c.image_height = 4, c.image_width = 4, c.image_channels = 1;
-    ModelConfig back = ModelConfig::from_map(c.to_map(), "test");
-    REQUIRE(back.to_map() == c.to_map());
-    auto map = c.to_map();
-    map.erase("heads");
-    REQUIRE_THROWS_WITH(ModelConfig::from_map(map, "run/model.ckpt"),
-                        Catch::Contains("run/model.ckpt") && Catch::Contains("'heads'"));
-    map = c.to_map();
-    map["layers"] = "four";
-    REQUIRE_THROWS_WITH(ModelConfig::from_map(map, "x"), Catch::Contains("'layers' is not a number"));
-    map["layers"] = "2.5";
-    REQUIRE_THROWS_WITH(ModelConfig::from_map(map, "x"), Catch::Contains("not an integer"));
-    map = c.to_map();
-    map["attention"] = "linformer";
-    REQUIRE_THROWS_WITH(ModelConfig::from_map(map, "x"), Catch::Contains("linformer"));
-    map = c.to_map();
-    map["heads"] = "3";
-    REQUIRE_THROWS_WITH(ModelConfig::from_map(map, "x"), Catch::Contains("divisible"));
+    SettingsMap map;
+    model_settings().write(c, map);
+    REQUIRE(map.at("model.attention") == "relu");
+    REQUIRE(map.at("model.feature_kind") == "iid");
+    REQUIRE(map.at("model.dropout") == "0.125");
+    ModelConfig back;
+    model_settings().read(map, "test", back);
+    SettingsMap again;
+    model_settings().write(back, again);
+    REQUIRE(again == map);
+    REQUIRE(back.attention.mechanism == nn::Mechanism::Relu);
+    REQUIRE_FALSE(back.attention.orthogonal);
+
+    auto refused = [&](const std::string& key, const std::string& value) {
+        SettingsMap bad = map;
+        if (value.empty()) bad.erase(key);
+        else bad[key] = value;
+        ModelConfig out;
+        model_settings().read(bad, "run/model.ckpt", out);
+    };
+    REQUIRE_THROWS_WITH(refused("model.heads", ""),
+                        Catch::Contains("run/model.ckpt") && Catch::Contains("'model.heads'"));
+    REQUIRE_THROWS_WITH(refused("model.layers", "four"), Catch::Contains("'model.layers'") &&
+                                                           Catch::Contains("not a whole decimal"));
+    REQUIRE_THROWS_WITH(refused("model.layers", "2.5"), Catch::Contains("not a whole decimal"));
+    REQUIRE_THROWS_WITH(refused("model.layers", "0"), Catch::Contains("0 is outside 1 .. "));
+    REQUIRE_THROWS_WITH(refused("model.attention", "linformer"),
+                        Catch::Contains("'linformer' is not one of softmax, favor"));
+    REQUIRE_THROWS_WITH(refused("model.dropout", "nan"), Catch::Contains("not a finite number"));
+    REQUIRE_THROWS_WITH(refused("model.dropout", "1"), Catch::Contains("outside 0 .. 0.99"));
+    c.attention.heads = 3;
+    REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("divisible"));
+    c.attention.heads = 0;
+    REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("model.heads"));
+}
+
+TEST_CASE("checkpoints from before the settings table: model.orthogonal reads as the feature "
+          "kind", "[models][settings]") {
+    for (auto [old_value, kind] : std::vector<std::pair<std::string, std::string>>{
+             {"1", "orthogonal"}, {"0", "iid"}}) {
+        SettingsMap map;
+        model_settings().write(tiny_config("favor"), map);
+        map.erase("model.feature_kind");
+        map["model.orthogonal"] = old_value;
+        upgrade_model_settings(map);
+        REQUIRE(map.count("model.orthogonal") == 0);
+        REQUIRE(map.at("model.feature_kind") == kind);
+        ModelConfig read;
+        model_settings().read(map, "old.ckpt", read);
+        REQUIRE(read.attention.orthogonal == (kind == "orthogonal"));
+    }
+    SettingsMap map{{"model.orthogonal", "2"}};
+    REQUIRE_THROWS_WITH(upgrade_model_settings(map), Catch::Contains("model.orthogonal"));
 }
 
 TEST_CASE("sample_token: argmax at temperature 0, the softmax distribution otherwise",
@@ -132,7 +170,7 @@ TEST_CASE("a tiny favor language model learns a repeating pattern in seconds", "
     float first = 0, last = 0;
     for (int step = 0; step < 60; ++step) {
         batch(inputs, targets);
-        Tensor loss = cross_entropy(reshape(model.forward(inputs, 4, 16), {64, 8}), targets);
+        Tensor loss = batch_loss(model.forward(inputs, 4, 16), targets);
         if (step == 0) first = loss.item();
         last = loss.item();
         optimizer.zero_grad();

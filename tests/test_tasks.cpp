@@ -6,6 +6,7 @@
 
 #include "models/sequence_model.h"
 #include "tools/data/fasta.h"
+#include "tools/training/tasks.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
@@ -29,14 +30,14 @@ Tensor parameter(const nn::Module& module, const std::string& name) {
 
 training::TrainOptions tiny(const std::string& task, const std::string& data, const std::string& out) {
     training::TrainOptions o;
-    o.task.task = task;
+    o.task.kind = task_kind(task);
     o.task.data = data;
-    o.model.dim = 32;
-    o.model.heads = 2;
+    o.model.attention.dim = 32;
+    o.model.attention.heads = 2;
     o.model.layers = 2;
     o.model.ff = 64;
-    o.model.features = 16;
-    o.seq_len = 48;
+    o.model.attention.features = 16;
+    o.task.seq_len = 48;
     o.batch = 8;
     o.steps = 40;
     o.lr = 3e-3f;
@@ -78,13 +79,13 @@ std::string write_fasta(const TempDir& dir) {
 TEST_CASE("image task: a uniform model scores exactly 8 bits per dimension", "[tasks]") {
     TempDir dir;
     std::string spec = write_image_folder(dir, 6, 4, 4);
-    training::TaskOptions options;
-    options.task = "image";
+    models::TaskConfig options;
+    options.kind = models::TaskKind::Image;
     options.data = spec;
     auto task = training::make_task(options);
     models::ModelConfig config;
-    config.dim = 8, config.heads = 2, config.layers = 1, config.ff = 8;
-    task->configure(config, 0);
+    config.attention.dim = 8, config.attention.heads = 2, config.layers = 1, config.ff = 8;
+    models::configure_model(config, options, task->image_shape());
     REQUIRE(config.vocab == 257);
     REQUIRE(task->sequence_length(1000) == 16);
     Generator init(1), dropout(2);
@@ -95,7 +96,7 @@ TEST_CASE("image task: a uniform model scores exactly 8 bits per dimension", "[t
     std::fill_n(w.mutable_data(), w.numel(), 0.0f);
     std::fill_n(b.mutable_data(), b.numel(), 0.0f);
     b.mutable_data()[256] = -1e9f;
-    training::Evaluation e = training::evaluate(model, *task, "test", 4, 16, 10);
+    models::Evaluation e = models::evaluate(model, models::TaskKind::Image, task->held_out("test", 16), 4, 10);
     REQUIRE(e.tokens == 6 * 16);
     REQUIRE(e.metrics[0].name == "bits_per_dim");
     REQUIRE(e.metrics[0].value == Approx(8.0).epsilon(1e-5));
@@ -103,7 +104,7 @@ TEST_CASE("image task: a uniform model scores exactly 8 bits per dimension", "[t
 
 TEST_CASE("image positions are factorised: row + column + channel embeddings", "[tasks]") {
     models::ModelConfig config;
-    config.dim = 4, config.heads = 1, config.layers = 1, config.ff = 4, config.vocab = 257;
+    config.attention.dim = 4, config.attention.heads = 1, config.layers = 1, config.ff = 4, config.vocab = 257;
     config.image_height = 2, config.image_width = 3, config.image_channels = 2;
     config.max_length = 12;
     Generator init(3), dropout(4);
@@ -156,7 +157,7 @@ TEST_CASE("tiny protein models learn: causal and masked", "[tasks]") {
         INFO(objective);
         std::string run = dir.file(objective);
         training::TrainOptions o = tiny("protein", fasta, run);
-        o.task.objective = objective;
+        o.task.objective = objective == "causal" ? models::Objective::Causal : models::Objective::Masked;
         o.steps = 60;
         REQUIRE(training::train(o) == 0);
         auto [first, last] = first_and_last_loss(run);
@@ -169,10 +170,10 @@ TEST_CASE("protein padding is invisible to a bidirectional model, every mechanis
     for (std::string attention : {"softmax", "favor", "relu", "trig", "identity"}) {
         INFO(attention);
         models::ModelConfig config;
-        config.objective = "masked";
+        config.attention.causal = false;
         config.vocab = data::protein::vocab_size();
-        config.dim = 16, config.heads = 2, config.layers = 2, config.ff = 32, config.features = 16;
-        config.attention = attention;
+        config.attention.dim = 16, config.attention.heads = 2, config.layers = 2, config.ff = 32, config.attention.features = 16;
+        config.attention.mechanism = nn::parse_mechanism(attention);
         config.max_length = 12;
         Generator init(7), dropout(8);
         models::SequenceModel model(config, init, dropout);

@@ -6,6 +6,7 @@
 #include "programs.h"
 
 #include "nn/checkpoint.h"
+#include "models/trained_model.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
@@ -20,16 +21,16 @@ namespace {
 
 training::TrainOptions tiny_run(const std::string& corpus, const std::string& out) {
     training::TrainOptions o;
-    o.task.task = "text";
+    o.task.kind = models::TaskKind::Text;
     o.task.data = corpus;
-    o.model.attention = "favor";
-    o.model.dim = 16;
-    o.model.heads = 2;
+    o.model.attention.mechanism = nn::Mechanism::Favor;
+    o.model.attention.dim = 16;
+    o.model.attention.heads = 2;
     o.model.layers = 2;
     o.model.ff = 32;
-    o.model.features = 8;
+    o.model.attention.features = 8;
     o.model.dropout = 0.1f;  // so the dropout generator must be restored too
-    o.seq_len = 32;
+    o.task.seq_len = 32;
     o.batch = 4;
     o.steps = 20;
     o.redraw = 3;            // and the feature generator
@@ -45,34 +46,49 @@ TEST_CASE("resuming is exact: 10 + 10 steps end where 20 straight steps end", "[
     TempDir dir;
     std::string corpus = write_corpus(dir);
     REQUIRE(training::train(tiny_run(corpus, dir.file("straight"))) == 0);
-
-    training::TrainOptions first = tiny_run(corpus, dir.file("resumed"));
-    first.stop_after = 10;
-    REQUIRE(training::train(first) == 0);
-    nn::Checkpoint halfway = nn::load_checkpoint(dir.file("resumed/model.ckpt"));
-    REQUIRE(halfway.step == 10);
-    training::TrainOptions second = tiny_run("ignored: the checkpoint's own settings count",
-                                             dir.file("resumed"));
-    second.resume = true;
-    REQUIRE(training::train(second) == 0);
-
     nn::Checkpoint a = nn::load_checkpoint(dir.file("straight/model.ckpt"));
-    nn::Checkpoint b = nn::load_checkpoint(dir.file("resumed/model.ckpt"));
     REQUIRE(a.step == 20);
-    REQUIRE(b.step == 20);
-    REQUIRE(a.tensors.size() == b.tensors.size());
-    for (size_t i = 0; i < a.tensors.size(); ++i) {
-        INFO(a.tensors[i].first);
-        REQUIRE(a.tensors[i].first == b.tensors[i].first);
-        REQUIRE(a.tensors[i].second.to_vector() == b.tensors[i].second.to_vector());  // bit-exact
+
+    // Also from a checkpoint as written before the settings table (model.orthogonal 1).
+    for (bool old_format : {false, true}) {
+        INFO("old format " << old_format);
+        const std::string out = dir.file(old_format ? "resumed-old" : "resumed");
+        training::TrainOptions first = tiny_run(corpus, out);
+        first.stop_after = 10;
+        REQUIRE(training::train(first) == 0);
+        nn::Checkpoint halfway = nn::load_checkpoint(out + "/model.ckpt");
+        REQUIRE(halfway.step == 10);
+        if (old_format) {
+            REQUIRE(halfway.config.at("model.feature_kind") == "orthogonal");
+            halfway.config.erase("model.feature_kind");
+            halfway.config["model.orthogonal"] = "1";
+            nn::save_checkpoint(out + "/model.ckpt", halfway);
+        }
+        training::TrainOptions second = tiny_run("ignored: the checkpoint's own settings count", out);
+        second.resume = true;
+        REQUIRE(training::train(second) == 0);
+
+        nn::Checkpoint b = nn::load_checkpoint(out + "/model.ckpt");
+        REQUIRE(b.step == 20);
+        REQUIRE(a.tensors.size() == b.tensors.size());
+        for (size_t i = 0; i < a.tensors.size(); ++i) {
+            INFO(a.tensors[i].first);
+            REQUIRE(a.tensors[i].first == b.tensors[i].first);
+            REQUIRE(a.tensors[i].second.to_vector() == b.tensors[i].second.to_vector());  // bit-exact
+        }
+        REQUIRE(a.generators == b.generators);
+        auto settings = [](nn::Checkpoint c) {  // the elapsed time differs, of course
+            c.config.erase("train.elapsed_s");
+            return c.config;
+        };
+        REQUIRE(settings(b) == settings(a));  // an old checkpoint is saved in the new format
+        // The log of the resumed run has each step once.
+        CsvTable log = read_csv(out + "/log.csv");
+        int train_rows = 0;
+        for (const auto& row : log.rows) train_rows += row[log.column("split")] == "train";
+        REQUIRE(train_rows == 20);
+        REQUIRE(fs::exists(out + "/summary.json"));
     }
-    REQUIRE(a.generators == b.generators);
-    // The log of the resumed run has each step once.
-    CsvTable log = read_csv(dir.file("resumed/log.csv"));
-    int train_rows = 0;
-    for (const auto& row : log.rows) train_rows += row[log.column("split")] == "train";
-    REQUIRE(train_rows == 20);
-    REQUIRE(fs::exists(dir.file("resumed/summary.json")));
 }
 
 TEST_CASE("a run folder is never overwritten, and resuming needs a checkpoint", "[training]") {
@@ -157,18 +173,18 @@ TEST_CASE("a softmax-trained model is scored with FAVOR+ by overriding its atten
     TempDir dir;
     std::string corpus = write_corpus(dir), run_dir = dir.file("run");
     training::TrainOptions o = tiny_run(corpus, run_dir);
-    o.model.attention = "softmax";
+    o.model.attention.mechanism = nn::Mechanism::Softmax;
     o.steps = 4;
     training::train(o);
 
     Generator dropout_a(0), dropout_b(0), dropout_c(0);
     std::string ckpt = run_dir + "/model.ckpt";
-    training::LoadedModel trained = training::load_model(ckpt, dropout_a);
-    training::LoadedModel favor = training::load_model(ckpt, dropout_b, {"favor", 64, 5});
-    training::LoadedModel favor_again = training::load_model(ckpt, dropout_c, {"favor", 64, 5});
-    REQUIRE(trained.model->config().attention == "softmax");
-    REQUIRE(favor.model->config().attention == "favor");
-    REQUIRE(favor.model->config().features == 64);
+    models::TrainedModel trained = models::load_model(ckpt, dropout_a);
+    models::TrainedModel favor = models::load_model(ckpt, dropout_b, {"favor", 64, 5});
+    models::TrainedModel favor_again = models::load_model(ckpt, dropout_c, {"favor", 64, 5});
+    REQUIRE(trained.model->config().attention.mechanism == nn::Mechanism::Softmax);
+    REQUIRE(favor.model->config().attention.mechanism == nn::Mechanism::Favor);
+    REQUIRE(favor.model->config().attention.features == 64);
     auto trained_params = trained.model->named_parameters();
     auto favor_params = favor.model->named_parameters();
     REQUIRE(trained_params.size() == favor_params.size());

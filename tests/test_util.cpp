@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "engine/error.h"
+#include "models/sequence_model.h"
+#include "tools/util/cli.h"
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
 #include "tools/util/format.h"
@@ -591,4 +593,34 @@ TEST_CASE("json_number reads back numbers of a written object", "[util]") {
     CHECK(json_number(text, "bits_per_byte") == 1.875);
     CHECK(std::isnan(json_number(text, "name")));
     CHECK(std::isnan(json_number(text, "missing")));
+}
+
+TEST_CASE("flags are made from the settings table: values, defaults, checks", "[util][settings]") {
+    auto parse = [](std::vector<std::string> words, models::ModelConfig& config) {
+        CLI::App app{"test", "test"};
+        add_flags(app, models::model_settings(), config);
+        std::vector<char*> argv{const_cast<char*>("test")};
+        for (std::string& word : words) argv.push_back(word.data());
+        app.parse(int(argv.size()), argv.data());
+        return app.help();
+    };
+    models::ModelConfig config;
+    std::string help = parse({"--attention", "trig", "--feature-kind", "iid", "--dim", "020",
+                              "--dropout", "0.25"}, config);
+    REQUIRE(config.attention.mechanism == nn::Mechanism::Trig);
+    REQUIRE_FALSE(config.attention.orthogonal);
+    REQUIRE(config.attention.dim == 20);  // decimal, not octal
+    REQUIRE(config.dropout == 0.25f);
+    REQUIRE(config.layers == models::ModelConfig().layers);  // not given: the default
+    // The help lists the choices in one place and shows the defaults.
+    REQUIRE_THAT(help, Catch::Contains("softmax|favor|trig|relu|identity") &&
+                           Catch::Contains("[default: favor]"));
+    // Every flag of a table is checked by its setting, as a checkpoint's value would be.
+    for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
+             {"--attention", "performer"}, {"--dim", "0x10"}, {"--dim", "0"},
+             {"--dropout", "nan"}, {"--dropout", "1"}, {"--feature-kind", "1"}}) {
+        INFO(bad[0] << " " << bad[1]);
+        models::ModelConfig untouched;
+        REQUIRE_THROWS_AS(parse(bad, untouched), CLI::ValidationError);
+    }
 }

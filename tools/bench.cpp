@@ -17,6 +17,7 @@
 #include "engine/blas.h"
 #include "engine/ops.h"
 #include "engine/thread_pool.h"
+#include "models/evaluate.h"
 #include "models/generate.h"
 #include "nn/attention.h"
 #include "nn/optim.h"
@@ -269,8 +270,7 @@ StepTiming time_training_steps(const models::ModelConfig& config, int64_t batch,
     for (auto& t : inputs) t = int32_t(gen.below(uint64_t(config.vocab)));
     for (auto& t : targets) t = int32_t(gen.below(uint64_t(config.vocab)));
     auto step = [&] {
-        Tensor logits = model.forward(inputs, batch, length);
-        Tensor loss = cross_entropy(reshape(logits, {batch * length, config.vocab}), targets);
+        Tensor loss = models::batch_loss(model.forward(inputs, batch, length), targets);
         optimizer.zero_grad();
         loss.backward();
         nn::clip_grad_norm(model.parameters(), 1.0f);
@@ -306,7 +306,7 @@ std::pair<double, double> time_generation(const models::ModelConfig& config, int
 StepTiming time_softmax_steps(const models::ModelConfig& config, int64_t batch, int64_t length,
                               int steps) {
     models::ModelConfig softmax_config = config;
-    softmax_config.attention = "softmax";
+    softmax_config.attention.mechanism = nn::Mechanism::Softmax;
     return time_training_steps(softmax_config, batch, length, steps);
 }
 
@@ -327,12 +327,12 @@ double sgemm_gflops() {
 // The model's settings from the flags; the task sets vocab and length.
 models::ModelConfig bench_config(const Options& options, bool image) {
     models::ModelConfig config;
-    config.dim = options.dim;
-    config.heads = 4;
+    config.attention.dim = options.dim;
+    config.attention.heads = 4;
+    config.attention.features = 128;
+    config.attention.mechanism = nn::parse_mechanism(options.attention);
     config.ff = 4 * options.dim;
     config.layers = options.layers ? options.layers : (image ? 6 : 4);
-    config.features = 128;
-    config.attention = options.attention;
     return config;
 }
 
@@ -345,13 +345,13 @@ void text_model_bench(const Options& options, models::ModelConfig config, Result
     config.vocab = 256;
     config.max_length = length;
     fmt::print("training step: vocab 256, D {}, {} layers, {} heads, ff {}, L {}, batch {}\n",
-               config.dim, config.layers, config.heads, config.ff, length, batch);
+               config.attention.dim, config.layers, config.attention.heads, config.ff, length, batch);
     StepTiming first = time_training_steps(config, batch, length, steps);
     double tokens_per_s = double(batch * length) / first.seconds;
     double model_gflops = first.flops / first.seconds / 1e9;
     fmt::print("  {:<8} {:.3f} s a step, {:.0f} tokens/s, {:.1f} GFLOP/s in matmuls "
                "({:.1f} GFLOP a step), peak RSS {:.0f} MiB\n",
-               config.attention, first.seconds, tokens_per_s, model_gflops, first.flops / 1e9,
+               options.attention, first.seconds, tokens_per_s, model_gflops, first.flops / 1e9,
                first.peak_rss_mib);
     double machine_gflops = sgemm_gflops();
     fmt::print("  cblas_sgemm (8192x256)(256x1024): {:.1f} GFLOP/s\n", machine_gflops);
@@ -360,7 +360,7 @@ void text_model_bench(const Options& options, models::ModelConfig config, Result
         .add("sgemm_gflops", machine_gflops)
         .add("mfu", model_gflops / machine_gflops)
         .add("peak_rss_mib", first.peak_rss_mib);
-    if (config.attention != "softmax") {
+    if (config.attention.mechanism != nn::Mechanism::Softmax) {
         StepTiming s = time_softmax_steps(config, batch, length, steps);
         fmt::print("  {:<8} {:.3f} s a step, {:.0f} tokens/s, {:.1f} GFLOP/s in matmuls\n",
                    "softmax", s.seconds, double(batch * length) / s.seconds,
@@ -379,7 +379,7 @@ void image_softmax_step(const models::ModelConfig& config, int64_t length, int s
                         const StepTiming& favor, ResultLine& result) {
     // Softmax keeps each layer's (H, L, L) attention matrix for backward, and needs
     // about three more such matrices at a time (scores, and the gradients of both).
-    double matrix_mib = double(config.heads) * length * length * 4 / (1 << 20);
+    double matrix_mib = double(config.attention.heads) * length * length * 4 / (1 << 20);
     double needs_mib = favor.peak_rss_mib + (config.layers + 3) * matrix_mib;
     double available_mib = 0.75 * memory_total_mib();
     if (needs_mib > available_mib) {
@@ -406,14 +406,15 @@ void image_model_bench(const Options& options, models::ModelConfig config, Resul
     config.image_height = config.image_width = side;
     config.image_channels = 3;
     fmt::print("training step on {}x{}x3 images (L = {}), batch 1: D {}, {} layers, {} heads\n",
-               side, side, length, config.dim, config.layers, config.heads);
+               side, side, length, config.attention.dim, config.layers, config.attention.heads);
     StepTiming favor = time_training_steps(config, 1, length, steps);
-    fmt::print("  {:<8} {:.2f} s a step, peak RSS {:.0f} MiB\n", config.attention,
+    fmt::print("  {:<8} {:.2f} s a step, peak RSS {:.0f} MiB\n", options.attention,
                favor.seconds, favor.peak_rss_mib);
-    std::string key = fmt::format("{}_", config.attention);
+    std::string key = fmt::format("{}_", options.attention);
     result.add(key + fmt::format("step_s_{}", length), favor.seconds);
     result.add(key + fmt::format("peak_rss_mib_{}", length), favor.peak_rss_mib);
-    image_softmax_step(config, length, steps, favor, result);
+    if (config.attention.mechanism != nn::Mechanism::Softmax)
+        image_softmax_step(config, length, steps, favor, result);
     models::ModelConfig small = config;
     small.image_height = small.image_width = 28;
     small.image_channels = 1;

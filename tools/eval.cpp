@@ -17,9 +17,10 @@
 // batch at a time. --context N scores windows of N tokens decoded one token at a time,
 // as build/sample decodes them: beyond the training length in the sliding window of
 // models/generate.h.
-#include "models/generate.h"
+#include "models/evaluate.h"
+#include "models/trained_model.h"
 #include "nn/attention.h"
-#include "tools/training/trainer.h"
+#include "tools/training/tasks.h"
 #include "tools/util/cli.h"
 #include "tools/util/result.h"
 #include "tools/util/timing.h"
@@ -28,40 +29,11 @@
 
 using namespace pf;
 
-namespace {
-
-// evaluate(), but each batch of `context` tokens decoded recurrently (sliding window).
-training::Evaluation evaluate_recurrently(const models::SequenceModel& model, training::Task& task,
-                                          const std::string& split, int64_t batch, int64_t context,
-                                          int64_t max_batches) {
-    models::RecurrentScore total;
-    std::vector<int64_t> target_counts(model.config().vocab, 0);
-    const int64_t rows = task.eval_rows(split, context);
-    for (int64_t first = 0, batches = 0; first < rows && batches < max_batches;
-         first += batch, ++batches) {
-        const training::Batch b = task.eval_batch(split, first, std::min(batch, rows - first), context);
-        models::RecurrentScore s = models::score_recurrently(model, b.inputs, b.targets, b.batch, b.length);
-        total.loss_sum += s.loss_sum, total.tokens += s.tokens, total.correct += s.correct;
-        for (int32_t t : b.targets)
-            if (t >= 0 && t < model.config().vocab) target_counts[t]++;
-    }
-    PF_CHECK(total.tokens > 0, "evaluation: no scored tokens in the {} split", split);
-    training::Evaluation e;
-    e.loss = total.loss_sum / double(total.tokens);
-    e.accuracy = double(total.correct) / double(total.tokens);
-    e.majority = double(*std::max_element(target_counts.begin(), target_counts.end())) / double(total.tokens);
-    e.tokens = total.tokens;
-    e.metrics = task.metrics(e.loss, e.accuracy);
-    return e;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
     CLI::App app{"Evaluate a trained model on held-out data", "eval"};
     std::string checkpoint, data, split = "test";
     int64_t batch = 8, max_batches = 1000000, context = 0;  // by default, the whole held-out set
-    training::ModelOverrides overrides;
+    models::ModelOverrides overrides;
     app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
     app.add_option("--data", data, "other data of the same kind than the checkpoint's");
     app.add_option("--split", split, "test | valid (text: both mean the held-out part)")
@@ -84,20 +56,23 @@ int main(int argc, char** argv) {
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         Generator dropout(0);
-        training::LoadedModel loaded = training::load_model(checkpoint, dropout, overrides);
-        if (!data.empty()) loaded.task.data = data;
-        std::unique_ptr<training::Task> task = training::make_task(loaded.task);
+        models::TrainedModel trained = models::load_model(checkpoint, dropout, overrides);
+        models::SequenceModel& model = *trained.model;
+        if (!data.empty()) trained.task.data = data;
+        std::unique_ptr<training::Task> task = training::make_task(trained.task);
         fmt::print("{}: {} attention ({} features), {} layers, step {}\n", checkpoint,
-                   loaded.model->config().attention, loaded.model->config().features,
-                   loaded.model->config().layers, loaded.step);
+                   nn::mechanism_name(model.config().attention.mechanism),
+                   model.config().attention.features, model.config().layers, trained.step);
         fmt::print("data: {}\n", task->description());
+        const int64_t length = context > 0 ? context : trained.task.seq_len;
+        if (context == 0) task->check_fits(model.config(), length);
         double start = now_seconds();
-        training::Evaluation e =
-            context > 0 ? evaluate_recurrently(*loaded.model, *task, split, batch, context, max_batches)
-                        : training::evaluate(*loaded.model, *task, split, batch, loaded.seq_len, max_batches);
+        models::Evaluation e = models::evaluate(
+            model, trained.task.kind, task->held_out(split, length), batch, max_batches,
+            context > 0 ? models::Reading::TokenByToken : models::Reading::Whole);
         double seconds = now_seconds() - start;
         ResultLine result;
-        for (const training::Metric& m : e.metrics)
+        for (const models::Metric& m : e.metrics)
             if (m.name != "loss") result.add(m.name, m.value);
         result.add("loss", e.loss).add("majority_baseline", e.majority).add("tokens", e.tokens);
         result.add("seconds", seconds).add("peak_rss_mib", peak_rss_mib());

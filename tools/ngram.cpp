@@ -25,7 +25,7 @@ std::vector<std::vector<int32_t>> encode_all(const std::vector<std::string>& seq
     tokens.reserve(sequences.size());
     for (const std::string& s : sequences) {
         std::vector<int32_t> t(s.size());
-        for (size_t i = 0; i < s.size(); ++i) t[i] = data::protein::encode(s[i]);
+        for (size_t i = 0; i < s.size(); ++i) t[i] = models::protein::encode(s[i]);
         tokens.push_back(std::move(t));
     }
     return tokens;

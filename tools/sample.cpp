@@ -15,7 +15,8 @@
 #include "models/generate.h"
 #include "tools/data/fasta.h"
 #include "tools/data/images.h"
-#include "tools/training/trainer.h"
+#include "models/trained_model.h"
+#include "models/vocabulary.h"
 #include "tools/util/cli.h"
 #include "tools/util/timing.h"
 
@@ -32,111 +33,136 @@ namespace {
 constexpr int64_t kMaxCount = 1'000'000;
 constexpr int64_t kMaxBatch = 1024;
 
-std::vector<uint8_t> to_pixels(const std::vector<int32_t>& tokens, int64_t H, int64_t W, int64_t C) {
-    std::vector<uint8_t> pixels(H * W * C);
-    data::tokens_to_image(tokens, H, W, C, pixels.data());
-    return pixels;
+struct SampleOptions {
+    std::string checkpoint, prompt, out = "results/samples.png";
+    int64_t n = -1, complete = 0;  // n -1: the kind's default
+    float temperature = 1.0f;
+    uint64_t seed = 0;
+};
+
+// Each returns the number of tokens it generated.
+
+// Text: the prompt (default a newline) and n bytes after it, on stdout.
+int64_t sample_text(const models::SequenceModel& model, const SampleOptions& o, Generator& gen) {
+    const int64_t n = o.n < 0 ? 400 : o.n;
+    std::string text = o.prompt.empty() ? "\n" : o.prompt;
+    std::vector<int32_t> tokens;
+    for (char c : text) tokens.push_back(int32_t(uint8_t(c)));
+    std::vector<int32_t> row = models::generate(model, {tokens}, n, o.temperature, gen)[0];
+    std::string output;
+    for (int32_t t : row) output.push_back(char(uint8_t(t)));
+    fmt::print("{}\n", output);
+    return n;
+}
+
+// Proteins: n sequences from the start token to the end token, as FASTA on stdout.
+int64_t sample_proteins(const models::SequenceModel& model, const SampleOptions& o, Generator& gen) {
+    namespace protein = models::protein;
+    const int64_t n = o.n < 0 ? 5 : o.n, length = model.config().max_length - 1;
+    PF_CHECK(n <= kMaxBatch, "--n {}: at most {} proteins at a time", n, kMaxBatch);
+    std::vector<std::vector<int32_t>> prompts(n, {protein::kBos});
+    auto rows = models::generate(model, prompts, length, o.temperature, gen);
+    for (int64_t i = 0; i < n; ++i) {
+        std::string sequence;
+        for (size_t t = 1; t < rows[i].size(); ++t) {
+            if (rows[i][t] == protein::kEos || !protein::is_residue(rows[i][t])) break;
+            sequence.push_back(protein::decode(rows[i][t]));
+        }
+        fmt::print(">sample_{} length={}\n{}\n", i + 1, sequence.size(), sequence);
+    }
+    return n * length;
+}
+
+// Images: rows of tokens (start token first) as pixels, written as a PNG grid.
+void write_images(const std::vector<std::vector<int32_t>>& rows, const models::ModelConfig& config,
+                  int64_t columns, const std::string& out) {
+    const int64_t H = config.image_height, W = config.image_width, C = config.image_channels;
+    std::vector<std::vector<uint8_t>> images;
+    for (const auto& row : rows) {
+        images.emplace_back(H * W * C);
+        data::tokens_to_image(std::vector<int32_t>(row.begin() + 1, row.end()), H, W, C,
+                              images.back().data());
+    }
+    std::filesystem::path out_path(out);
+    if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
+    data::write_image_grid(out, images, H, W, C, columns, H <= 32 ? 3 : 1);
+}
+
+// Images: n generated images in a square grid.
+int64_t sample_images(const models::SequenceModel& model, const SampleOptions& o, Generator& gen) {
+    const int64_t n = o.n < 0 ? 16 : o.n, L = model.config().max_length;
+    PF_CHECK(n <= kMaxBatch, "--n {}: at most {} images at a time", n, kMaxBatch);
+    std::vector<std::vector<int32_t>> prompts(n, {models::kImageStartToken});
+    auto rows = models::generate(model, prompts, L, o.temperature, gen, models::kImageIntensities);
+    write_images(rows, model.config(), int64_t(std::ceil(std::sqrt(double(n)))), o.out);
+    fmt::print("wrote {}: {} generated images\n", o.out, n);
+    return n * L;
+}
+
+// Images: the first `complete` test images (top row) and, below, their bottom halves
+// sampled after their top halves.
+int64_t complete_images(const models::SequenceModel& model, const std::string& data,
+                        const SampleOptions& o, Generator& gen) {
+    const models::ModelConfig& config = model.config();
+    const int64_t H = config.image_height, W = config.image_width, C = config.image_channels;
+    data::ImageSet test = data::load_image_dataset(data, "test", o.complete);
+    PF_CHECK(test.height == H && test.width == W && test.channels == C,
+             "{} holds {}x{}x{} images, but the model was trained on {}x{}x{} images", data,
+             test.height, test.width, test.channels, H, W, C);
+    const int64_t half = (H / 2) * W * C;
+    std::vector<std::vector<int32_t>> prompts, originals;
+    for (int64_t i = 0; i < test.count; ++i) {
+        std::vector<int32_t> tokens = data::image_to_tokens(test, i);
+        prompts.push_back({models::kImageStartToken});
+        prompts.back().insert(prompts.back().end(), tokens.begin(), tokens.begin() + half);
+        originals.push_back({models::kImageStartToken});
+        originals.back().insert(originals.back().end(), tokens.begin(), tokens.end());
+    }
+    auto rows = models::generate(model, prompts, H * W * C - half, o.temperature, gen,
+                                 models::kImageIntensities);
+    originals.insert(originals.end(), rows.begin(), rows.end());
+    write_images(originals, config, test.count, o.out);
+    fmt::print("wrote {}: {} test images (top) and their bottom halves completed (below)\n",
+               o.out, test.count);
+    return test.count * (H * W * C - half);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"Generate text, images or proteins from a trained causal model", "sample"};
-    std::string checkpoint, prompt, out = "results/samples.png";
-    int64_t n = -1, complete = 0;
-    float temperature = 1.0f;
-    uint64_t seed = 0;
-    app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
-    app.add_option("--prompt", prompt, "text: what to continue (default: a newline)");
-    app.add_option("--n", n, "text: bytes to generate (default 400); images and proteins: how "
-                             "many (default 16 and 5)")->check(in_range(int64_t(1), kMaxCount));
-    app.add_option("--temperature", temperature, "sampling temperature; 0 takes the most likely")
+    SampleOptions o;
+    app.add_option("--ckpt", o.checkpoint, "model checkpoint (model.ckpt of a run)")->required();
+    app.add_option("--prompt", o.prompt, "text: what to continue (default: a newline)");
+    app.add_option("--n", o.n, "text: bytes to generate (default 400); images and proteins: how "
+                               "many (default 16 and 5)")->check(in_range(int64_t(1), kMaxCount));
+    app.add_option("--temperature", o.temperature, "sampling temperature; 0 takes the most likely")
         ->check(non_negative());  // NaN and inf: refused by run_program
-    app.add_option("--complete", complete, "images: complete the bottom half of N test images")
+    app.add_option("--complete", o.complete, "images: complete the bottom half of N test images")
         ->check(positive());
-    app.add_option("--out", out, "images: the PNG grid to write");
-    app.add_option("--seed", seed, "random seed");
+    app.add_option("--out", o.out, "images: the PNG grid to write");
+    app.add_option("--seed", o.seed, "random seed");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
-        Generator dropout(0), gen(seed);
-        training::LoadedModel loaded = training::load_model(checkpoint, dropout);
-        const models::SequenceModel& model = *loaded.model;
-        const models::ModelConfig& config = model.config();
-        PF_CHECK(config.causal(), "{} is a masked (bidirectional) model: it does not generate",
-                 checkpoint);
-        const std::string task = loaded.task.task;
+        Generator dropout(0), gen(o.seed);
+        models::TrainedModel trained = models::load_model(o.checkpoint, dropout);
+        const models::SequenceModel& model = *trained.model;
+        PF_CHECK(model.config().causal(), "{} is a masked (bidirectional) model: it does not "
+                 "generate", o.checkpoint);
         double start = now_seconds();
         int64_t generated = 0;
-
-        if (task == "text") {
-            if (n < 0) n = 400;
-            std::string text = prompt.empty() ? "\n" : prompt;
-            std::vector<int32_t> tokens(text.begin(), text.end());
-            for (int32_t& t : tokens) t = int32_t(uint8_t(t));
-            std::vector<int32_t> row = models::generate(model, {tokens}, n, temperature, gen)[0];
-            std::string output;
-            for (int32_t t : row) output.push_back(char(uint8_t(t)));
-            fmt::print("{}\n", output);
-            generated = n;
-        } else if (task == "protein") {
-            if (n < 0) n = 5;
-            PF_CHECK(n <= kMaxBatch, "--n {}: at most {} proteins at a time", n, kMaxBatch);
-            std::vector<std::vector<int32_t>> prompts(n, {data::protein::kBos});
-            auto rows = models::generate(model, prompts, config.max_length - 1, temperature, gen);
-            for (int64_t i = 0; i < n; ++i) {
-                std::string sequence;
-                for (size_t t = 1; t < rows[i].size(); ++t) {
-                    if (rows[i][t] == data::protein::kEos || !data::protein::is_residue(rows[i][t])) break;
-                    sequence.push_back(data::protein::decode(rows[i][t]));
-                }
-                fmt::print(">sample_{} length={}\n{}\n", i + 1, sequence.size(), sequence);
-            }
-            generated = n * (config.max_length - 1);
-        } else {  // image
-            const int64_t H = config.image_height, W = config.image_width, C = config.image_channels;
-            const int64_t L = H * W * C;
-            const int64_t scale = H <= 32 ? 3 : 1;
-            std::filesystem::path out_path(out);
-            if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
-            std::vector<std::vector<uint8_t>> images;
-            if (complete > 0) {
-                // Originals (top row) and completions (bottom row) of the first test images.
-                data::ImageSet test = data::load_image_dataset(loaded.task.data, "test", complete);
-                PF_CHECK(test.height == H && test.width == W && test.channels == C,
-                         "{} holds {}x{}x{} images, but the model was trained on {}x{}x{} images",
-                         loaded.task.data, test.height, test.width, test.channels, H, W, C);
-                int64_t half = (H / 2) * W * C;
-                std::vector<std::vector<int32_t>> prompts;
-                for (int64_t i = 0; i < test.count; ++i) {
-                    std::vector<int32_t> tokens = data::image_to_tokens(test, i);
-                    std::vector<int32_t> p{training::kImageStartToken};
-                    p.insert(p.end(), tokens.begin(), tokens.begin() + half);
-                    prompts.push_back(p);
-                    images.push_back(to_pixels(tokens, H, W, C));
-                }
-                auto rows = models::generate(model, prompts, L - half, temperature, gen, 256);
-                for (auto& row : rows)
-                    images.push_back(to_pixels(std::vector<int32_t>(row.begin() + 1, row.end()), H, W, C));
-                data::write_image_grid(out, images, H, W, C, test.count, scale);
-                generated = test.count * (L - half);
-                fmt::print("wrote {}: {} test images (top) and their bottom halves completed (below)\n",
-                           out, test.count);
-            } else {
-                if (n < 0) n = 16;
-                PF_CHECK(n <= kMaxBatch, "--n {}: at most {} images at a time", n, kMaxBatch);
-                std::vector<std::vector<int32_t>> prompts(n, {training::kImageStartToken});
-                auto rows = models::generate(model, prompts, L, temperature, gen, 256);
-                for (auto& row : rows)
-                    images.push_back(to_pixels(std::vector<int32_t>(row.begin() + 1, row.end()), H, W, C));
-                int64_t columns = int64_t(std::ceil(std::sqrt(double(n))));
-                data::write_image_grid(out, images, H, W, C, columns, scale);
-                generated = n * L;
-                fmt::print("wrote {}: {} generated images\n", out, n);
-            }
+        switch (trained.task.kind) {
+            case models::TaskKind::Text: generated = sample_text(model, o, gen); break;
+            case models::TaskKind::Protein: generated = sample_proteins(model, o, gen); break;
+            case models::TaskKind::Image:
+                generated = o.complete > 0 ? complete_images(model, trained.task.data, o, gen)
+                                           : sample_images(model, o, gen);
+                break;
         }
         double seconds = now_seconds() - start;
         fmt::print(stderr, "{} tokens in {:.2f} s ({:.0f} tokens/s, recurrent decoding, {} attention)\n",
-                   generated, seconds, double(generated) / seconds, config.attention);
+                   generated, seconds, double(generated) / seconds,
+                   nn::mechanism_name(model.config().attention.mechanism));
         return 0;
     });
 }

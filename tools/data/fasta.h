@@ -1,4 +1,4 @@
-// fasta.h — protein data: FASTA files, the token vocabulary, splits and batches.
+// fasta.h — protein data: FASTA files, splits and batches (tokens: models/vocabulary.h).
 //
 //   std::vector<std::string> all = read_fasta("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz");
 //   ProteinSplits splits = split_proteins(all, /*seed=*/1);      // 90% / 5% / 5%
@@ -9,7 +9,7 @@
 //
 // A batch holds B rows of L tokens, row-major (B, L):
 //   tokens    the model's input;
-//   targets   what the model should predict at each position, or protein::kIgnore
+//   targets   what the model should predict at each position, or kIgnore
 //             (-100, cross_entropy's ignore_index) where nothing counts in the loss;
 //   key_mask  1 for real tokens, 0 for padding: attention must not look at padding.
 //
@@ -23,6 +23,8 @@
 #pragma once
 
 #include "engine/random.h"
+#include "models/task.h"
+#include "models/vocabulary.h"
 
 #include <cstdint>
 #include <string>
@@ -39,28 +41,9 @@ namespace pf::data {
 // pf::Error as "FILE:LINE: what is wrong".
 std::vector<std::string> read_fasta(const std::string& path);
 
-namespace protein {
-
-// Token ids: five special tokens, then the 20 standard amino acids, then the rest.
-constexpr int32_t kPad = 0;   // padding after a short sequence
-constexpr int32_t kMask = 1;  // a hidden residue (masked objective)
-constexpr int32_t kBos = 2;   // beginning of a sequence
-constexpr int32_t kEos = 3;   // end of a sequence
-constexpr int32_t kSep = 4;   // between sequences in a concatenated stream
-constexpr int32_t kFirstResidue = 5;
-// 'X' unknown, 'B' D or N, 'Z' E or Q, 'U' selenocysteine, 'O' pyrrolysine.
-constexpr std::string_view kResidues = "ACDEFGHIKLMNPQRSTVWYXBZUO";
-constexpr int32_t kStandardResidues = 20;  // the first 20 letters of kResidues
-constexpr int32_t kIgnore = -100;          // a target the loss skips
-
-int32_t vocab_size();  // 5 + 25 = 30
-// A letter (either case) to its token; other letters to X's token; non-letters throw.
-int32_t encode(char residue);
-// A token to its letter; specials to '.' (pad), '#' (mask), '<' (bos), '>' (eos), '|' (sep).
-char decode(int32_t token);
-inline bool is_residue(int32_t token) { return token >= kFirstResidue; }
-
-}  // namespace protein
+// The protein alphabet is the model's vocabulary: models/vocabulary.h.
+namespace protein = models::protein;
+using models::kIgnore;
 
 struct ProteinSplits {
     std::vector<std::string> train, valid, test;
@@ -80,7 +63,7 @@ struct ProteinBatch {
     int64_t batch = 0, length = 0;
 };
 
-enum class Objective { Causal, Masked };
+using models::Objective;
 
 // Rows of random sequences (uniform over the list), as described at the top.
 ProteinBatch sample_causal_batch(const std::vector<std::string>& sequences, int64_t batch,

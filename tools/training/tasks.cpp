@@ -1,4 +1,4 @@
-// tasks.cpp — text, image and protein tasks over the loaders of tools/data.
+// tasks.cpp — text, image and protein data over the loaders of tools/data.
 #include "tools/training/tasks.h"
 
 #include "engine/ops.h"
@@ -30,20 +30,14 @@ Tensor mask_tensor(const std::vector<float>& mask, int64_t batch, int64_t length
 
 class TextTask : public Task {
 public:
-    explicit TextTask(const std::string& path_in) : path_(path_in.empty() ? kDefaultText : path_in) {
-        PF_CHECK(!path_in.empty() || std::filesystem::exists(path_),
+    explicit TextTask(const models::TaskConfig& config)
+        : Task(config), path_(config.data.empty() ? kDefaultText : config.data) {
+        PF_CHECK(!config.data.empty() || std::filesystem::exists(path_),
                  "{} not found: run `make data` to prepare Jane Austen's novels, or pass "
                  "--data FILE", path_);
         corpus_ = data::load_text_corpus(path_);
     }
-    std::string name() const override { return "text"; }
     std::string description() const override { return corpus_.description; }
-
-    void configure(models::ModelConfig& config, int64_t length) const override {
-        config.vocab = 256;
-        config.objective = "causal";
-        config.max_length = length;
-    }
 
     // A window is L + 1 bytes, of the training text and of the held-out text alike.
     int64_t sequence_length(int64_t requested) const override {
@@ -81,10 +75,6 @@ public:
         return b;
     }
 
-    std::vector<Metric> metrics(double loss, double accuracy) const override {
-        return {{"bits_per_byte", loss / std::log(2.0)}, {"accuracy", accuracy}};
-    }
-
 private:
     std::string path_;
     data::TextCorpus corpus_;
@@ -94,32 +84,25 @@ private:
 
 class ImageTask : public Task {
 public:
-    ImageTask(const std::string& spec, int64_t max_images)
-        : spec_(spec.empty() ? "fashion-mnist" : spec),
-          train_(data::load_image_dataset(spec, "train", max_images)),
-          test_(data::load_image_dataset(spec, "test", max_images)) {}
+    explicit ImageTask(const models::TaskConfig& config)
+        : Task(config), spec_(config.data.empty() ? "fashion-mnist" : config.data),
+          train_(data::load_image_dataset(config.data, "train", config.max_images)),
+          test_(data::load_image_dataset(config.data, "test", config.max_images)) {}
 
-    std::string name() const override { return "image"; }
     std::string description() const override {
         return fmt::format("{}: {} training and {} test images of {}x{}x{}", spec_, train_.count,
                            test_.count, train_.height, train_.width, train_.channels);
     }
-    int64_t image_length() const { return train_.height * train_.width * train_.channels; }
-    int64_t sequence_length(int64_t) const override { return image_length(); }
-
-    void configure(models::ModelConfig& config, int64_t) const override {
-        config.vocab = kImageStartToken + 1;  // 256 intensities and the start token
-        config.objective = "causal";
-        config.max_length = image_length();
-        config.image_height = train_.height;
-        config.image_width = train_.width;
-        config.image_channels = train_.channels;
+    models::ImageShape image_shape() const override {
+        return {train_.height, train_.width, train_.channels};
     }
+    int64_t image_length() const { return image_shape().length(); }
+    int64_t sequence_length(int64_t) const override { return image_length(); }
 
     // inputs: [start, x_0, ..., x_{L-2}], targets: [x_0, ..., x_{L-1}]
     static void append_image(const data::ImageSet& set, int64_t index, Batch& b) {
         std::vector<int32_t> tokens = data::image_to_tokens(set, index);
-        b.inputs.push_back(kImageStartToken);
+        b.inputs.push_back(models::kImageStartToken);
         b.inputs.insert(b.inputs.end(), tokens.begin(), tokens.end() - 1);
         b.targets.insert(b.targets.end(), tokens.begin(), tokens.end());
     }
@@ -138,10 +121,6 @@ public:
         return b;
     }
 
-    std::vector<Metric> metrics(double loss, double accuracy) const override {
-        return {{"bits_per_dim", loss / std::log(2.0)}, {"accuracy", accuracy}};
-    }
-
 private:
     std::string spec_;
     data::ImageSet train_, test_;
@@ -151,24 +130,15 @@ private:
 
 class ProteinTask : public Task {
 public:
-    ProteinTask(const std::string& path_in, const std::string& objective, bool concatenated)
-        : objective_(objective), concatenated_(concatenated) {
-        PF_CHECK(objective == "causal" || objective == "masked",
-                 "protein objective '{}' is neither causal nor masked", objective);
-        splits_ = protein_splits(path_in, &description_);
+    explicit ProteinTask(const models::TaskConfig& config)
+        : Task(config), objective_(config.objective), concatenated_(config.concatenated) {
+        splits_ = protein_splits(config.data, &description_);
     }
 
-    std::string name() const override { return "protein"; }
     std::string description() const override {
         return fmt::format("{} ({} train / {} valid / {} test after removing duplicates)",
                            description_, splits_.train.size(), splits_.valid.size(),
                            splits_.test.size());
-    }
-
-    void configure(models::ModelConfig& config, int64_t length) const override {
-        config.vocab = data::protein::vocab_size();
-        config.objective = objective_;
-        config.max_length = length;
     }
 
     // Padded rows need no more than all the training tokens; concatenated windows must
@@ -186,8 +156,8 @@ public:
     Batch train_batch(int64_t batch, int64_t length, Generator& gen) override {
         data::ProteinBatch p;
         if (concatenated_)
-            p = data::sample_concatenated_batch(splits_.train, batch, length, objective(), gen);
-        else if (objective_ == "causal")
+            p = data::sample_concatenated_batch(splits_.train, batch, length, objective_, gen);
+        else if (objective_ == models::Objective::Causal)
             p = data::sample_causal_batch(splits_.train, batch, length, gen);
         else
             p = data::sample_masked_batch(splits_.train, batch, length, gen);
@@ -202,17 +172,10 @@ public:
 
     Batch eval_batch(const std::string& split, int64_t first, int64_t rows, int64_t length) override {
         return to_batch(data::held_out_batch(sequences(split), windows(split, length), first, rows,
-                                             length, objective(), concatenated_, kEvalSeed));
-    }
-
-    std::vector<Metric> metrics(double loss, double accuracy) const override {
-        return {{"accuracy", accuracy}, {"perplexity", std::exp(loss)}, {"loss", loss}};
+                                             length, objective_, concatenated_, kEvalSeed));
     }
 
 private:
-    data::Objective objective() const {
-        return objective_ == "causal" ? data::Objective::Causal : data::Objective::Masked;
-    }
     const std::vector<std::string>& sequences(const std::string& split) const {
         return split == "valid" ? splits_.valid : splits_.test;
     }
@@ -222,7 +185,7 @@ private:
         auto found = windows_.find(key);
         if (found == windows_.end())
             found = windows_.emplace(key, data::held_out_windows(sequences(split), length,
-                                                                 objective(), concatenated_))
+                                                                 objective_, concatenated_))
                         .first;
         return found->second;
     }
@@ -231,8 +194,9 @@ private:
         return {std::move(p.tokens), std::move(p.targets), p.batch, p.length, mask};
     }
 
-    std::string objective_, description_;
+    models::Objective objective_;
     bool concatenated_;
+    std::string description_;
     data::ProteinSplits splits_;
     std::map<std::pair<std::string, int64_t>, std::vector<data::HeldOutWindow>> windows_;
 };
@@ -252,70 +216,36 @@ data::ProteinSplits protein_splits(const std::string& path_in, std::string* desc
     return splits;
 }
 
-std::unique_ptr<Task> make_task(const TaskOptions& options) {
-    if (options.task == "text") return std::make_unique<TextTask>(options.data);
-    if (options.task == "image") return std::make_unique<ImageTask>(options.data, options.max_images);
-    if (options.task == "protein")
-        return std::make_unique<ProteinTask>(options.data, options.objective, options.concatenated);
-    throw Error(fmt::format("unknown task '{}' (text, image, protein)", options.task));
+std::unique_ptr<Task> make_task(const models::TaskConfig& config) {
+    switch (config.kind) {
+        case models::TaskKind::Text: return std::make_unique<TextTask>(config);
+        case models::TaskKind::Image: return std::make_unique<ImageTask>(config);
+        case models::TaskKind::Protein: return std::make_unique<ProteinTask>(config);
+    }
+    throw Error("unknown task");
 }
 
-namespace {
+std::string Task::name() const { return models::task_names().at(size_t(config_.kind)); }
 
-// pf::Error naming both shapes if the task's data would build another model than
-// `model`: e.g. images of another size than those it was trained on.
-void check_model_fits_data(const models::ModelConfig& model, const Task& task, int64_t length) {
+models::HeldOutSet Task::held_out(const std::string& split, int64_t length) {
+    return {eval_rows(split, length), [this, split, length](int64_t first, int64_t count) {
+                return eval_batch(split, first, count, length);
+            }};
+}
+
+void Task::check_fits(const models::ModelConfig& model, int64_t length) const {
     models::ModelConfig data = model;
-    task.configure(data, length);
+    models::TaskConfig task = config_;
+    task.seq_len = length;
+    models::configure_model(data, task, image_shape());
     PF_CHECK(data.image_height == model.image_height && data.image_width == model.image_width &&
                  data.image_channels == model.image_channels,
              "the data's images are {}x{}x{} (height x width x channels), the model's are "
              "{}x{}x{}: {}", data.image_height, data.image_width, data.image_channels,
-             model.image_height, model.image_width, model.image_channels, task.description());
+             model.image_height, model.image_width, model.image_channels, description());
     PF_CHECK(data.vocab == model.vocab && data.max_length <= model.max_length,
              "the data needs a vocabulary of {} and sequences of {}, the model has {} and {}: {}",
-             data.vocab, data.max_length, model.vocab, model.max_length, task.description());
-}
-
-}  // namespace
-
-Evaluation evaluate(models::SequenceModel& model, Task& task, const std::string& split,
-                    int64_t batch, int64_t length, int64_t max_batches) {
-    NoGradGuard no_grad;
-    bool was_training = model.training();
-    model.eval();
-    double total_loss = 0;
-    int64_t scored = 0, correct = 0;
-    const int64_t V = model.config().vocab;
-    std::vector<int64_t> target_counts(V, 0);
-    check_model_fits_data(model.config(), task, length);
-    const int64_t rows = task.eval_rows(split, length);
-    for (int64_t first = 0, batches = 0; first < rows && batches < max_batches;
-         first += batch, ++batches) {
-        const Batch b = task.eval_batch(split, first, std::min(batch, rows - first), length);
-        Tensor logits = model.forward(b.inputs, b.batch, b.length, b.key_mask);
-        int64_t n = 0;
-        for (int32_t t : b.targets) n += t != kIgnore;
-        if (n == 0) continue;
-        total_loss += double(cross_entropy(reshape(logits, {b.batch * b.length, V}), b.targets).item()) * n;
-        const float* l = logits.data();
-        for (size_t i = 0; i < b.targets.size(); ++i) {
-            if (b.targets[i] == kIgnore) continue;
-            target_counts[b.targets[i]]++;
-            const float* row = l + i * V;
-            correct += std::max_element(row, row + V) - row == b.targets[i];
-        }
-        scored += n;
-    }
-    model.train(was_training);
-    PF_CHECK(scored > 0, "evaluation: no scored tokens in the {} split", split);
-    Evaluation e;
-    e.loss = total_loss / double(scored);
-    e.accuracy = double(correct) / double(scored);
-    e.majority = double(*std::max_element(target_counts.begin(), target_counts.end())) / double(scored);
-    e.tokens = scored;
-    e.metrics = task.metrics(e.loss, e.accuracy);
-    return e;
+             data.vocab, data.max_length, model.vocab, model.max_length, description());
 }
 
 }  // namespace pf::training

@@ -1,9 +1,14 @@
-// trainer.cpp — the training loop, its checkpoints, logs and summary.
+// trainer.cpp — the training loop, its checkpoints, logs and summary, as named steps:
+//   settle_options → build_run → open_run_folder → (training_step, evaluate_and_save)*
+//   → finish.
 #include "tools/training/trainer.h"
 
 #include "engine/ops.h"
+#include "models/evaluate.h"
+#include "models/trained_model.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
+#include "tools/training/tasks.h"
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
 #include "tools/util/json.h"
@@ -14,13 +19,44 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstring>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 namespace pf::training {
 
 namespace fs = std::filesystem;
+using models::SettingsMap;
+
+const models::Settings<TrainOptions>& train_settings() {
+    static const models::Settings<TrainOptions> settings = [] {
+        models::Settings<TrainOptions> s;
+        s.integer("train.batch", "--batch", "sequences per step",
+                  [](auto& o) -> auto& { return o.batch; }, 1);
+        s.number("train.lr", "--lr", "peak learning rate",
+                 [](auto& o) -> auto& { return o.lr; }, 0, HUGE_VAL, true);
+        s.number("train.min_lr_ratio", "", "the learning rate's floor, as a share of its peak",
+                 [](auto& o) -> auto& { return o.min_lr_ratio; }, 0, 1);
+        s.number("train.weight_decay", "--weight-decay", "AdamW weight decay",
+                 [](auto& o) -> auto& { return o.weight_decay; }, 0, HUGE_VAL);
+        s.number("train.clip", "--clip", "gradient clipping: largest global norm",
+                 [](auto& o) -> auto& { return o.clip; }, 0, HUGE_VAL, true);
+        s.integer("train.warmup", "--warmup", "warm-up steps (default 5% of the steps, at most 200)",
+                  [](auto& o) -> auto& { return o.warmup; }, -1);
+        s.integer("train.redraw", "--redraw", "redraw the random features every N steps (0: never)",
+                  [](auto& o) -> auto& { return o.redraw; }, 0);
+        s.integer("train.seed", "--seed", "random seed (data order, initialisation, features)",
+                  [](auto& o) -> auto& { return o.seed; }, 0);
+        s.integer("train.eval_every", "--eval-every", "steps between evaluations (default: a tenth)",
+                  [](auto& o) -> auto& { return o.eval_every; }, 0);
+        s.integer("train.eval_batches", "--eval-batches", "held-out batches per evaluation",
+                  [](auto& o) -> auto& { return o.eval_batches; }, 1);
+        return s;
+    }();
+    return settings;
+}
 
 namespace {
 
@@ -33,122 +69,68 @@ extern "C" void on_interrupt(int) {
     std::signal(SIGINT, SIG_DFL);
 }
 
-// ---- options in a checkpoint ---------------------------------------------------------------
+// ---- the run's settings in a checkpoint ------------------------------------------------
 
-using Config = std::map<std::string, std::string>;
-
-Config options_to_config(const TrainOptions& o, double elapsed_s) {
-    Config c;
-    for (auto& [key, value] : o.model.to_map()) c["model." + key] = value;
-    c["task.task"] = o.task.task;
-    c["task.data"] = o.task.data;
-    c["task.objective"] = o.task.objective;
-    c["task.concatenated"] = o.task.concatenated ? "1" : "0";
-    c["task.max_images"] = std::to_string(o.task.max_images);
-    c["train.seq_len"] = std::to_string(o.seq_len);
-    c["train.batch"] = std::to_string(o.batch);
-    c["train.lr"] = fmt::format("{}", o.lr);
-    c["train.min_lr_ratio"] = fmt::format("{}", o.min_lr_ratio);
-    c["train.weight_decay"] = fmt::format("{}", o.weight_decay);
-    c["train.clip"] = fmt::format("{}", o.clip);
-    c["train.warmup"] = std::to_string(o.warmup);
-    c["train.redraw"] = std::to_string(o.redraw);
-    c["train.seed"] = std::to_string(o.seed);
-    c["train.eval_every"] = std::to_string(o.eval_every);
-    c["train.eval_batches"] = std::to_string(o.eval_batches);
-    c["train.elapsed_s"] = fmt::format("{}", elapsed_s);
-    return c;
+SettingsMap run_settings(const TrainOptions& o) {
+    SettingsMap map;
+    models::task_settings().write(o.task, map);
+    models::model_settings().write(o.model, map);
+    train_settings().write(o, map);
+    return map;
 }
 
-Config with_prefix(const Config& config, const std::string& prefix) {
-    Config out;
-    for (auto& [key, value] : config)
-        if (key.rfind(prefix, 0) == 0) out[key.substr(prefix.size())] = value;
-    return out;
+// The checkpoint key of a flag of build/train; nothing for the session's flags (--steps,
+// --stop-after, --out), which may change on --resume.
+std::optional<std::string> key_of_flag(const std::string& flag) {
+    if (auto s = models::task_settings().find_flag(flag)) return s->key;
+    if (auto s = models::model_settings().find_flag(flag)) return s->key;
+    if (auto s = train_settings().find_flag(flag)) return s->key;
+    return std::nullopt;
 }
-
-// Reads the run's settings back, each checked against its range and the model's against
-// the shapes of the tensors in the file, before anything is built from them; only steps,
-// stop_after, out, quiet stay as given. Returns the seconds the run has trained.
-double options_from_checkpoint(const nn::Checkpoint& checkpoint, TrainOptions& o) {
-    const Config& c = checkpoint.config;
-    const std::string where = checkpoint.describe();
-    nn::ConfigReader r{c, where};
-    o.model = models::ModelConfig::from_map(with_prefix(c, "model."), where);
-    o.model.check_shapes(checkpoint.with_prefix("model."), where);
-    o.task.task = r.text("task.task");
-    o.task.data = r.text("task.data");
-    o.task.objective = r.text("task.objective");
-    o.task.concatenated = r.integer("task.concatenated", 0, 1) != 0;
-    o.task.max_images = r.integer("task.max_images", 0);
-    o.seq_len = r.integer("train.seq_len", 1);
-    // The task sizes the position table to the sequence length: it must be the table's.
-    PF_CHECK(o.model.image_positions() || o.seq_len <= o.model.max_length,
-             "{}: 'train.seq_len' is {}, longer than 'model.max_length' {}", where, o.seq_len,
-             o.model.max_length);
-    o.batch = r.integer("train.batch", 1);
-    o.lr = float(r.number("train.lr", 0));
-    o.min_lr_ratio = float(r.number("train.min_lr_ratio", 0, 1));
-    o.weight_decay = float(r.number("train.weight_decay", 0));
-    o.clip = float(r.number("train.clip", 0));
-    o.warmup = r.integer("train.warmup", 0);
-    o.redraw = r.integer("train.redraw", 0);
-    o.seed = uint64_t(r.integer("train.seed", 0));
-    o.eval_every = r.integer("train.eval_every", 1);
-    o.eval_batches = r.integer("train.eval_batches", 1);
-    return r.number("train.elapsed_s", 0);
-}
-
-// The checkpoint setting each flag of build/train sets. On --resume a given flag must
-// agree with it; flags not listed here (--steps, --stop-after, --out) may change.
-const std::map<std::string, std::string> kSettingOfFlag = {
-    {"--task", "task.task"},          {"--data", "task.data"},
-    {"--objective", "task.objective"}, {"--concatenated", "task.concatenated"},
-    {"--max-images", "task.max_images"}, {"--attention", "model.attention"},
-    {"--features", "model.features"},  {"--feature-kind", "model.orthogonal"},
-    {"--chunk", "model.chunk"},        {"--layers", "model.layers"},
-    {"--dim", "model.dim"},            {"--heads", "model.heads"},
-    {"--ff", "model.ff"},              {"--dropout", "model.dropout"},
-    {"--seq-len", "train.seq_len"},    {"--batch", "train.batch"},
-    {"--lr", "train.lr"},              {"--warmup", "train.warmup"},
-    {"--weight-decay", "train.weight_decay"}, {"--clip", "train.clip"},
-    {"--redraw", "train.redraw"},      {"--seed", "train.seed"},
-    {"--eval-every", "train.eval_every"}, {"--eval-batches", "train.eval_batches"}};
 
 // Throws pf::Error naming the flag and both values if a flag given with --resume
-// disagrees with the run's setting (`requested`: the options as given, as a config).
-void check_resume_flags(const std::vector<std::string>& given_flags, const Config& requested,
-                        const nn::Checkpoint& checkpoint) {
-    for (const std::string& flag : given_flags) {
-        auto setting = kSettingOfFlag.find(flag);
-        if (setting == kSettingOfFlag.end()) continue;
-        const std::string& key = setting->second;
+// disagrees with the run's setting.
+void check_resume_flags(const TrainOptions& requested, const nn::Checkpoint& checkpoint) {
+    const SettingsMap wanted = run_settings(requested);
+    SettingsMap stored = checkpoint.config;
+    models::upgrade_model_settings(stored);
+    for (const std::string& flag : requested.given_flags) {
+        std::optional<std::string> key = key_of_flag(flag);
+        if (!key) continue;
         // An image's sequence length is the image's: the task ignores --seq-len.
-        if (key == "train.seq_len" && requested.at("task.task") == "image") continue;
-        auto stored = checkpoint.config.find(key);
-        std::string run_value = stored == checkpoint.config.end() ? "(none)" : stored->second;
-        PF_CHECK(run_value == requested.at(key), "{} {} conflicts with the run being resumed, "
+        if (*key == "train.seq_len" && requested.task.kind == models::TaskKind::Image) continue;
+        auto found = stored.find(*key);
+        std::string run_value = found == stored.end() ? "(none)" : found->second;
+        PF_CHECK(run_value == wanted.at(*key), "{} {} conflicts with the run being resumed, "
                  "whose {} is {} ({}): leave the flag out to continue the run as it was, or "
-                 "start a new run in another --out", flag, requested.at(key), key, run_value,
+                 "start a new run in another --out", flag, wanted.at(*key), *key, run_value,
                  checkpoint.describe());
     }
+}
+
+// The seconds a run has trained, kept beside its settings.
+const models::Settings<double>& elapsed_setting() {
+    static const models::Settings<double> setting = models::Settings<double>().number(
+        "train.elapsed_s", "", "seconds spent in training steps", [](auto& s) -> auto& { return s; },
+        0, HUGE_VAL);
+    return setting;
 }
 
 // The --data spec with each path in it made absolute, so that the checkpoint can be
 // resumed and evaluated from any folder: text "a.txt,b.txt" (or a folder), image
 // "fashion-mnist:DIR" or "imagenet64:DIR" ("fashion-mnist" alone is no path), protein a
 // FASTA file. Empty (the task's default) stays empty.
-std::string absolute_data_spec(const std::string& task, const std::string& spec) {
+std::string absolute_data_spec(models::TaskKind task, const std::string& spec) {
     if (spec.empty()) return spec;
     auto absolute = [](const std::string& path) {
         return fs::absolute(path).lexically_normal().string();
     };
-    if (task == "image") {
+    if (task == models::TaskKind::Image) {
         size_t colon = spec.find(':');
         return colon == std::string::npos ? spec : spec.substr(0, colon + 1) +
                                                        absolute(spec.substr(colon + 1));
     }
-    if (task != "text") return absolute(spec);
+    if (task != models::TaskKind::Text) return absolute(spec);
     std::string joined;
     for (size_t begin = 0; begin <= spec.size();) {
         size_t comma = std::min(spec.find(',', begin), spec.size());
@@ -169,35 +151,6 @@ void remove_stale_temporary_files(const std::string& checkpoint_path) {
         if (entry.path().filename().string().rfind(prefix, 0) == 0 && entry.is_regular_file())
             stale.push_back(entry.path());
     for (const fs::path& path : stale) fs::remove(path);
-}
-
-// ---- the run's state ---------------------------------------------------------------------
-
-struct Generators {
-    Generator batches, dropout, features;
-    explicit Generators(uint64_t seed) : batches(seed * 4 + 1), dropout(seed * 4 + 2), features(seed * 4 + 3) {}
-};
-
-void save(const std::string& path, const TrainOptions& o, double elapsed_s, int64_t step,
-          const models::SequenceModel& model, const nn::AdamW& optimizer, const Generators& gens) {
-    nn::Checkpoint checkpoint;
-    checkpoint.config = options_to_config(o, elapsed_s);
-    checkpoint.step = step;
-    nn::store_module(checkpoint, "model.", model);
-    for (auto& [name, tensor] : optimizer.state()) checkpoint.add_tensor("optim." + name, tensor);
-    nn::store_generator(checkpoint, "batches", gens.batches);
-    nn::store_generator(checkpoint, "dropout", gens.dropout);
-    nn::store_generator(checkpoint, "features", gens.features);
-    nn::save_checkpoint(path, checkpoint);
-}
-
-// The name of the task's headline metric, and its value from a loss.
-std::string headline_metric(const Task& task) { return task.metrics(1.0, 0.0).front().name; }
-
-double headline_from_loss(const std::string& metric, double loss) {
-    if (metric == "perplexity") return std::exp(loss);
-    if (metric == "accuracy") return NAN;
-    return loss / std::log(2.0);  // bits per byte / per dimension
 }
 
 // Keeps the log rows up to `step` (a crash may have logged steps after the checkpoint).
@@ -240,232 +193,281 @@ void plot_log(const std::string& log_path, const std::string& png_path, const st
     plot_png(png_path, plot);
 }
 
-}  // namespace
+// ---- the run ----------------------------------------------------------------------------
 
-int train(TrainOptions options) {
-    const std::string checkpoint_path = (fs::path(options.out) / "model.ckpt").string();
-    const std::string log_path = (fs::path(options.out) / "log.csv").string();
-    const int64_t final_steps = options.steps, stop_after = options.stop_after;
-    const std::string out = options.out;
-    const bool quiet = options.quiet;
+struct Generators {
+    Generator batches, dropout, features;
+    explicit Generators(uint64_t seed)
+        : batches(seed * 4 + 1), dropout(seed * 4 + 2), features(seed * 4 + 3) {}
+};
 
-    PF_CHECK(!options.resume || fs::exists(checkpoint_path), "{}: no checkpoint to resume from",
-             checkpoint_path);
-    options.task.data = absolute_data_spec(options.task.task, options.task.data);
-    nn::Checkpoint checkpoint;
-    double elapsed_before = 0;
-    if (options.resume) {
-        checkpoint = nn::load_checkpoint(checkpoint_path);
-        check_resume_flags(options.given_flags, options_to_config(options, 0), checkpoint);
-        elapsed_before = options_from_checkpoint(checkpoint, options);
-        options.steps = final_steps;
-        options.stop_after = stop_after;
-        options.out = out;
-        options.quiet = quiet;
-        PF_CHECK(checkpoint.step <= options.steps,
-                 "{} is at step {}, past --steps {}", checkpoint_path, checkpoint.step, options.steps);
+// Everything a training session works with.
+struct Run {
+    TrainOptions options;
+    std::string checkpoint_path, log_path;
+    nn::Checkpoint checkpoint;   // the one resumed from (empty for a new run)
+    std::unique_ptr<Task> task;
+    std::unique_ptr<Generators> gens;
+    std::unique_ptr<models::SequenceModel> model;
+    std::unique_ptr<nn::AdamW> optimizer;
+    std::unique_ptr<FileLock> lock;
+    std::string metric;                // the task's headline metric
+    int64_t start = 0;                 // the step this session starts at
+    double elapsed_before = 0;         // seconds trained by earlier sessions
+    double elapsed = 0;                // ... and by this one, so far
+    std::optional<models::Evaluation> last_eval;
+    std::vector<double> train_losses;  // this session's, for the summary
+
+    void say(const std::string& text) const {
+        if (!options.quiet) fmt::print("{}\n", text);
     }
-    PF_CHECK(options.steps >= 1 && options.batch >= 1 && options.seq_len >= 1,
-             "steps {}, batch {} and seq-len {} must be positive", options.steps, options.batch,
-             options.seq_len);
+};
 
-    std::unique_ptr<Task> task = make_task(options.task);
-    options.seq_len = task->sequence_length(options.seq_len);
-    task->configure(options.model, options.seq_len);
-    options.model.validate();
-    if (options.warmup < 0) options.warmup = std::min<int64_t>(200, options.steps / 20);
-    if (options.eval_every <= 0) options.eval_every = std::max<int64_t>(1, options.steps / 10);
+// The options the run goes on with: as given for a new run; on --resume the run's own
+// settings from its checkpoint (each checked, flags that disagree refused), only the
+// session's (steps, stop_after, out, quiet) as given. Then the defaults that depend on
+// other settings.
+void settle_options(Run& run) {
+    TrainOptions& o = run.options;
+    run.checkpoint_path = (fs::path(o.out) / "model.ckpt").string();
+    run.log_path = (fs::path(o.out) / "log.csv").string();
+    PF_CHECK(!o.resume || fs::exists(run.checkpoint_path), "{}: no checkpoint to resume from",
+             run.checkpoint_path);
+    o.task.data = absolute_data_spec(o.task.kind, o.task.data);
+    if (o.resume) {
+        const nn::Checkpoint& checkpoint = run.checkpoint = nn::load_checkpoint(run.checkpoint_path);
+        check_resume_flags(o, checkpoint);
+        models::SavedSettings saved = models::read_saved_settings(checkpoint);
+        o.task = saved.task;
+        o.model = saved.model;
+        train_settings().read(checkpoint.config, checkpoint.describe(), o);
+        elapsed_setting().read(checkpoint.config, checkpoint.describe(), run.elapsed_before);
+        PF_CHECK(checkpoint.step <= o.steps, "{} is at step {}, past --steps {}",
+                 run.checkpoint_path, checkpoint.step, o.steps);
+    }
+    PF_CHECK(o.steps >= 1, "steps {} must be positive", o.steps);
+    models::task_settings().check(o.task);
+    train_settings().check(o);
+    if (o.warmup < 0) o.warmup = std::min<int64_t>(200, o.steps / 20);
+    if (o.eval_every <= 0) o.eval_every = std::max<int64_t>(1, o.steps / 10);
+    run.elapsed = run.elapsed_before;
+}
 
-    Generators gens(options.seed);
-    Generator init(options.seed * 4);
-    models::SequenceModel model(options.model, init, gens.dropout);
-    nn::AdamW optimizer(model.named_parameters(), options.lr, 0.9f, 0.95f, 1e-8f,
-                        options.weight_decay);
+// The task (its data loaded and checked against the sequence length), the model it
+// calls for, and the optimizer.
+void build_run(Run& run) {
+    TrainOptions& o = run.options;
+    run.task = make_task(o.task);
+    o.task.seq_len = run.task->sequence_length(o.task.seq_len);
+    models::configure_model(o.model, o.task, run.task->image_shape());
+    o.model.validate();
+    run.gens = std::make_unique<Generators>(o.seed);
+    Generator init(o.seed * 4);
+    run.model = std::make_unique<models::SequenceModel>(o.model, init, run.gens->dropout);
+    run.optimizer = std::make_unique<nn::AdamW>(run.model->named_parameters(), o.lr, 0.9f, 0.95f,
+                                                1e-8f, o.weight_decay);
+    run.metric = models::metric_names(o.task.kind).front();
+}
 
-    // Everything is checked: now the run folder. One trainer per folder, for the life of
-    // this call, and nothing is written there before the lock is held.
-    fs::create_directories(out);
-    FileLock lock((fs::path(out) / "train.lock").string());
-    PF_CHECK(options.resume || !fs::exists(checkpoint_path),
+// Everything is checked: now the run folder. One trainer per folder, for the life of
+// the run, and nothing is written there before the lock is held. On --resume, the
+// model, optimizer and generators continue from the checkpoint.
+void open_run_folder(Run& run) {
+    const TrainOptions& o = run.options;
+    fs::create_directories(o.out);
+    run.lock = std::make_unique<FileLock>((fs::path(o.out) / "train.lock").string());
+    PF_CHECK(o.resume || !fs::exists(run.checkpoint_path),
              "{} already holds a run (model.ckpt): pass --resume to continue it, or choose "
-             "another --out", out);
-    remove_stale_temporary_files(checkpoint_path);
-    int64_t start = 0;
-    if (options.resume) {
-        nn::restore_module(checkpoint, "model.", model);
-        optimizer.load_state(checkpoint.with_prefix("optim."));
-        nn::restore_generator(checkpoint, "batches", gens.batches);
-        nn::restore_generator(checkpoint, "dropout", gens.dropout);
-        nn::restore_generator(checkpoint, "features", gens.features);
-        start = checkpoint.step;
-        trim_log(log_path, start);
+             "another --out", o.out);
+    remove_stale_temporary_files(run.checkpoint_path);
+    if (!o.resume) return;
+    nn::restore_module(run.checkpoint, "model.", *run.model);
+    run.optimizer->load_state(run.checkpoint.with_prefix("optim."));
+    nn::restore_generator(run.checkpoint, "batches", run.gens->batches);
+    nn::restore_generator(run.checkpoint, "dropout", run.gens->dropout);
+    nn::restore_generator(run.checkpoint, "features", run.gens->features);
+    run.start = run.checkpoint.step;
+    run.checkpoint = nn::Checkpoint();  // its tensors are in the model now
+    trim_log(run.log_path, run.start);
+}
+
+// The model, its random features, the optimizer state, the generators, the step and
+// every setting, written atomically.
+void save(const Run& run, int64_t step) {
+    nn::Checkpoint checkpoint;
+    checkpoint.config = run_settings(run.options);
+    elapsed_setting().write(run.elapsed, checkpoint.config);
+    checkpoint.step = step;
+    nn::store_module(checkpoint, "model.", *run.model);
+    for (auto& [name, tensor] : run.optimizer->state()) checkpoint.add_tensor("optim." + name, tensor);
+    nn::store_generator(checkpoint, "batches", run.gens->batches);
+    nn::store_generator(checkpoint, "dropout", run.gens->dropout);
+    nn::store_generator(checkpoint, "features", run.gens->features);
+    nn::save_checkpoint(run.checkpoint_path, checkpoint);
+}
+
+struct StepResult {
+    float loss, lr;
+    bool updated;  // false: the gradient was not finite, the update skipped
+};
+
+// One step of `step` (0-based): a batch, forward, loss, backward, clipping, AdamW.
+StepResult training_step(Run& run, int64_t step) {
+    const TrainOptions& o = run.options;
+    float lr = nn::lr_at(step, o.steps, o.lr, o.warmup, o.min_lr_ratio);
+    run.optimizer->set_lr(lr);
+    Batch batch = run.task->train_batch(o.batch, o.task.seq_len, run.gens->batches);
+    Tensor logits = run.model->forward(batch.inputs, batch.batch, batch.length, batch.key_mask);
+    Tensor loss = models::batch_loss(logits, batch.targets);
+    run.optimizer->zero_grad();
+    loss.backward();
+    float norm = nn::clip_grad_norm(run.model->parameters(), o.clip);
+    const bool finite = std::isfinite(norm);
+    if (finite) run.optimizer->step();
+    if (o.redraw > 0 && (step + 1) % o.redraw == 0) run.model->redraw_features(run.gens->features);
+    return {loss.item(), lr, finite};
+}
+
+// Scores the model on the validation set, logs it, and rewrites the checkpoint.
+void evaluate_and_save(Run& run, int64_t step, CsvWriter& log, ProgressBar& progress) {
+    const TrainOptions& o = run.options;
+    models::Evaluation e = models::evaluate(*run.model, o.task.kind,
+                                            run.task->held_out("valid", o.task.seq_len), o.batch,
+                                            o.eval_batches);
+    double headline = NAN;
+    std::string figures;
+    for (const models::Metric& m : e.metrics) {
+        if (m.name == run.metric) headline = m.value;
+        figures += fmt::format(" {} {:.4g}", m.name, m.value);
     }
+    log.row(std::vector<std::string>{std::to_string(step), "valid", fmt::format("{:.6g}", e.loss),
+                                     fmt::format("{:.6g}", headline),
+                                     fmt::format("{:.6g}", e.accuracy), "", "",
+                                     fmt::format("{:.3f}", run.elapsed)});
+    if (!o.quiet) progress.message(fmt::format("step {}: held out{}", step, figures));
+    run.last_eval = std::move(e);
+    save(run, step);
+}
 
-    const std::string metric = headline_metric(*task);
-    CsvWriter log(log_path,
-                  {"step", "split", "loss", metric, "accuracy", "lr", "tokens_per_s", "elapsed_s"},
-                  options.resume && fs::exists(log_path) ? CsvWriter::Mode::Append
-                                                          : CsvWriter::Mode::Overwrite);
-    const int64_t tokens_per_step = options.batch * options.seq_len;
-    // Messages go to stdout unless quiet (tests).
-    auto say = [&](const std::string& text) {
-        if (!quiet) fmt::print("{}\n", text);
-    };
-    say(fmt::format("task: {}", task->description()));
-    say(fmt::format("model: {} attention, {} layers, width {}, {} heads, {} parameters; {} tokens per step",
-               options.model.attention, options.model.layers, options.model.dim,
-               options.model.heads, model.parameter_count(), tokens_per_step));
-    if (options.resume) say(fmt::format("resuming {} at step {} of {}", checkpoint_path, start, options.steps));
-
-    g_interrupted = false;
-    std::signal(SIGINT, on_interrupt);
-    ProgressBar progress(options.steps, "train", std::cerr);
-    progress.resume_from(start);
-    double elapsed = elapsed_before;  // seconds spent in training steps, over all sessions
-    double rate_tokens = 0, rate_seconds = 0;  // for tokens/s over the recent steps
-    Evaluation last_eval;
-    bool evaluated = false;
-    std::vector<double> recent_losses;
-    int64_t step = start;
-    std::string stop_reason;
+// Steps from run.start to the end, or until Ctrl-C, --stop-after or a gradient that stays
+// non-finite. Returns why it stopped early ("" if it did not) and the steps done.
+std::pair<std::string, int64_t> training_loop(Run& run, CsvWriter& log, ProgressBar& progress) {
+    const TrainOptions& o = run.options;
     constexpr int64_t kMaxNonFiniteSteps = 50;  // skipped updates in a row before giving up
+    const int64_t tokens_per_step = o.batch * o.task.seq_len;
+    double rate_tokens = 0, rate_seconds = 0;  // for tokens/s over the recent steps
     int64_t non_finite_steps = 0;
-
-    auto evaluate_and_save = [&](int64_t at_step) {
-        last_eval = evaluate(model, *task, "valid", options.batch, options.seq_len, options.eval_batches);
-        evaluated = true;
-        std::vector<std::string> row{std::to_string(at_step), "valid", fmt::format("{:.6g}", last_eval.loss)};
-        double headline = NAN;
-        for (const Metric& m : last_eval.metrics)
-            if (m.name == metric) headline = m.value;
-        row.push_back(fmt::format("{:.6g}", headline));
-        row.push_back(fmt::format("{:.6g}", last_eval.accuracy));
-        row.insert(row.end(), {"", "", fmt::format("{:.3f}", elapsed)});
-        log.row(row);
-        std::string figures;
-        for (const Metric& m : last_eval.metrics) figures += fmt::format(" {} {:.4g}", m.name, m.value);
-        if (!quiet) progress.message(fmt::format("step {}: held out{}", at_step, figures));
-        save(checkpoint_path, options, elapsed, at_step, model, optimizer, gens);
-    };
-
-    model.train();
-    for (; step < options.steps; ++step) {
-        if (g_interrupted) {
-            stop_reason = "interrupted";
-            break;
-        }
+    for (int64_t step = run.start; step < o.steps; ++step) {
+        if (g_interrupted) return {"interrupted", step};
         double step_start = now_seconds();
-        float lr = nn::lr_at(step, options.steps, options.lr, options.warmup, options.min_lr_ratio);
-        optimizer.set_lr(lr);
-        Batch batch = task->train_batch(options.batch, options.seq_len, gens.batches);
-        Tensor logits = model.forward(batch.inputs, batch.batch, batch.length, batch.key_mask);
-        Tensor loss = cross_entropy(reshape(logits, {batch.batch * batch.length, options.model.vocab}),
-                                    batch.targets, kIgnore);
-        optimizer.zero_grad();
-        loss.backward();
-        float norm = nn::clip_grad_norm(model.parameters(), options.clip);
-        if (std::isfinite(norm)) optimizer.step();  // a non-finite gradient skips the update
-        non_finite_steps = std::isfinite(norm) ? 0 : non_finite_steps + 1;
-        int64_t done = step + 1;
-        if (options.redraw > 0 && done % options.redraw == 0) model.redraw_features(gens.features);
-
+        StepResult result = training_step(run, step);
+        non_finite_steps = result.updated ? 0 : non_finite_steps + 1;
+        const int64_t done = step + 1;
         double seconds = now_seconds() - step_start;
-        elapsed += seconds;
-        rate_tokens = 0.9 * rate_tokens + tokens_per_step;
+        run.elapsed += seconds;
+        rate_tokens = 0.9 * rate_tokens + double(tokens_per_step);
         rate_seconds = 0.9 * rate_seconds + seconds;
         double tokens_per_s = rate_tokens / rate_seconds;
-        float loss_value = loss.item();
-        recent_losses.push_back(loss_value);
+        run.train_losses.push_back(result.loss);
         log.row(std::vector<std::string>{
-            std::to_string(done), "train", fmt::format("{:.6g}", loss_value),
-            fmt::format("{:.6g}", headline_from_loss(metric, loss_value)), "",
-            fmt::format("{:.6g}", lr), fmt::format("{:.1f}", tokens_per_s), fmt::format("{:.3f}", elapsed)});
-        if (!quiet)
-            progress.update(done, {{"loss", loss_value}, {"tok/s", tokens_per_s}});
-        if (done % options.eval_every == 0 || done == options.steps) evaluate_and_save(done);
-        if (stop_after > 0 && done >= stop_after && done < options.steps) {
-            stop_reason = "stopped";
-            step = done;
-            break;
-        }
-        if (non_finite_steps == kMaxNonFiniteSteps) {
-            stop_reason = fmt::format("stopped: the gradient was not finite for {} steps in a "
-                                      "row (try a lower --lr)", kMaxNonFiniteSteps);
-            step = done;
-            break;
-        }
+            std::to_string(done), "train", fmt::format("{:.6g}", result.loss),
+            fmt::format("{:.6g}", models::metric_value(run.metric, result.loss, NAN)), "",
+            fmt::format("{:.6g}", result.lr), fmt::format("{:.1f}", tokens_per_s),
+            fmt::format("{:.3f}", run.elapsed)});
+        if (!o.quiet) progress.update(done, {{"loss", result.loss}, {"tok/s", tokens_per_s}});
+        if (done % o.eval_every == 0 || done == o.steps) evaluate_and_save(run, done, log, progress);
+        if (o.stop_after > 0 && done >= o.stop_after && done < o.steps) return {"stopped", done};
+        if (non_finite_steps == kMaxNonFiniteSteps)
+            return {fmt::format("stopped: the gradient was not finite for {} steps in a row (try a "
+                                "lower --lr)", kMaxNonFiniteSteps), done};
     }
-    std::signal(SIGINT, SIG_DFL);
-    if (!quiet) progress.finish();
+    return {"", o.steps};
+}
 
-    if (!stop_reason.empty()) {
-        save(checkpoint_path, options, elapsed, step, model, optimizer, gens);
-        say(fmt::format("{} at step {} of {}; checkpoint {} saved — continue with --resume --out {}",
-                        stop_reason, step, options.steps, checkpoint_path, out));
-        return 0;
-    }
-
-    // The end: summary.json and the loss curve.
+// The end of a run: summary.json, the loss curve, the held-out figures.
+void finish(const Run& run) {
+    const TrainOptions& o = run.options;
     JsonObject summary;
-    summary.set("task", task->name()).set("data", task->description());
+    summary.set("task", run.task->name()).set("data", run.task->description());
     JsonObject model_json;
-    for (auto& [key, value] : options.model.to_map()) model_json.set(key, value);
-    summary.set("model", model_json).set("parameters", model.parameter_count());
-    summary.set("steps", options.steps).set("batch", options.batch).set("seq_len", options.seq_len);
-    summary.set("lr", double(options.lr)).set("seed", options.seed);
-    summary.set("elapsed_s", elapsed);
-    // Training speed of this run: step time only (evaluations excluded).
-    summary.set("tokens_per_s", double(options.steps - start) * double(tokens_per_step) /
-                                    std::max(1e-9, elapsed - elapsed_before));
-    size_t tail = std::max<size_t>(1, recent_losses.size() / 10);
-    double tail_loss = 0;
-    for (size_t i = recent_losses.size() - std::min(tail, recent_losses.size()); i < recent_losses.size(); ++i)
-        tail_loss += recent_losses[i] / double(tail);
-    if (!recent_losses.empty()) summary.set("final_train_loss", tail_loss);
-    if (evaluated) {
+    SettingsMap model_settings;
+    models::model_settings().write(o.model, model_settings);
+    for (auto& [key, value] : model_settings) model_json.set(key.substr(strlen("model.")), value);
+    summary.set("model", model_json).set("parameters", run.model->parameter_count());
+    summary.set("steps", o.steps).set("batch", o.batch).set("seq_len", o.task.seq_len);
+    summary.set("lr", double(o.lr)).set("seed", o.seed);
+    summary.set("elapsed_s", run.elapsed);
+    // Training speed of this session: step time only (evaluations excluded).
+    summary.set("tokens_per_s", double(o.steps - run.start) * double(o.batch * o.task.seq_len) /
+                                    std::max(1e-9, run.elapsed - run.elapsed_before));
+    const std::vector<double>& losses = run.train_losses;
+    if (!losses.empty()) {
+        size_t tail = std::max<size_t>(1, losses.size() / 10);
+        double tail_loss = 0;
+        for (size_t i = losses.size() - tail; i < losses.size(); ++i) tail_loss += losses[i] / double(tail);
+        summary.set("final_train_loss", tail_loss);
+    }
+    if (run.last_eval) {
         JsonObject held_out;
-        held_out.set("loss", last_eval.loss).set("tokens", last_eval.tokens);
-        for (const Metric& m : last_eval.metrics) held_out.set(m.name, m.value);
+        held_out.set("loss", run.last_eval->loss).set("tokens", run.last_eval->tokens);
+        for (const models::Metric& m : run.last_eval->metrics) held_out.set(m.name, m.value);
         summary.set("held_out", held_out);
     }
     summary.set("peak_rss_mib", peak_rss_mib());
-    summary.write((fs::path(out) / "summary.json").string());
-    std::string png = (fs::path(out) / "loss.png").string();
+    summary.write((fs::path(o.out) / "summary.json").string());
     try {
-        plot_log(log_path, png, metric,
-                 fmt::format("{} {}: {} attention, {} layers", task->name(),
-                             options.model.objective, options.model.attention, options.model.layers));
+        plot_log(run.log_path, (fs::path(o.out) / "loss.png").string(), run.metric,
+                 fmt::format("{} {}: {} attention, {} layers", run.task->name(),
+                             models::objective_names().at(size_t(o.task.objective)),
+                             nn::mechanism_name(o.model.attention.mechanism), o.model.layers));
     } catch (const std::exception& e) {
         fmt::print(stderr, "warning: no loss plot: {}\n", e.what());
     }
-    if (evaluated) {
+    if (run.last_eval) {
         std::string figures;
-        for (const Metric& m : last_eval.metrics) figures += fmt::format(" {}={:.4g}", m.name, m.value);
-        say(fmt::format("held out after {} steps:{}", options.steps, figures));
+        for (const models::Metric& m : run.last_eval->metrics) figures += fmt::format(" {}={:.4g}", m.name, m.value);
+        run.say(fmt::format("held out after {} steps:{}", o.steps, figures));
     }
-    say(fmt::format("wrote {}/{{log.csv, model.ckpt, summary.json, loss.png}}", out));
-    return 0;
+    run.say(fmt::format("wrote {}/{{log.csv, model.ckpt, summary.json, loss.png}}", o.out));
 }
 
-LoadedModel load_model(const std::string& checkpoint_path, Generator& dropout,
-                       const ModelOverrides& overrides) {
-    nn::Checkpoint checkpoint = nn::load_checkpoint(checkpoint_path);
-    TrainOptions options;
-    options_from_checkpoint(checkpoint, options);
-    const bool overridden = !overrides.attention.empty() || overrides.features > 0;
-    if (!overrides.attention.empty()) options.model.attention = overrides.attention;
-    if (overrides.features > 0) options.model.features = overrides.features;
-    options.model.validate();
-    Generator init(overrides.seed);
-    LoadedModel loaded;
-    loaded.model = std::make_unique<models::SequenceModel>(options.model, init, dropout);
-    nn::restore_module(checkpoint, "model.", *loaded.model,
-                       overridden ? nn::Restore::ParametersOnly : nn::Restore::Everything);
-    loaded.model->eval();
-    loaded.task = options.task;
-    loaded.seq_len = options.seq_len;
-    loaded.step = checkpoint.step;
-    return loaded;
+}  // namespace
+
+int train(TrainOptions options) {
+    Run run;
+    run.options = std::move(options);
+    settle_options(run);
+    build_run(run);
+    open_run_folder(run);
+    const TrainOptions& o = run.options;
+
+    run.say(fmt::format("task: {}", run.task->description()));
+    run.say(fmt::format("model: {} attention, {} layers, width {}, {} heads, {} parameters; {} "
+                        "tokens per step", nn::mechanism_name(o.model.attention.mechanism),
+                        o.model.layers, o.model.attention.dim, o.model.attention.heads,
+                        run.model->parameter_count(), o.batch * o.task.seq_len));
+    if (o.resume) run.say(fmt::format("resuming {} at step {} of {}", run.checkpoint_path, run.start, o.steps));
+    CsvWriter log(run.log_path,
+                  {"step", "split", "loss", run.metric, "accuracy", "lr", "tokens_per_s", "elapsed_s"},
+                  o.resume && fs::exists(run.log_path) ? CsvWriter::Mode::Append
+                                                       : CsvWriter::Mode::Overwrite);
+    g_interrupted = false;
+    std::signal(SIGINT, on_interrupt);
+    ProgressBar progress(o.steps, "train", std::cerr);
+    progress.resume_from(run.start);
+    run.model->train();
+    auto [stop_reason, step] = training_loop(run, log, progress);
+    std::signal(SIGINT, SIG_DFL);
+    if (!o.quiet) progress.finish();
+
+    if (!stop_reason.empty()) {
+        save(run, step);
+        run.say(fmt::format("{} at step {} of {}; checkpoint {} saved — continue with --resume --out {}",
+                            stop_reason, step, o.steps, run.checkpoint_path, o.out));
+        return 0;
+    }
+    finish(run);
+    return 0;
 }
 
 }  // namespace pf::training

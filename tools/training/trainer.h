@@ -1,11 +1,13 @@
 // trainer.h — the training loop behind build/train, with logging and exact resume.
 //
 //   TrainOptions options;                 // task, model, batch, schedule, output folder
-//   options.task.task = "text";
+//   options.task.kind = models::TaskKind::Text;
 //   options.steps = 2000;
 //   return training::train(options);      // writes options.out/{log.csv, model.ckpt, ...}
 //
-// Each step: a batch from the task's generator, forward, cross-entropy, backward,
+// A run in named steps: settle its options (from the checkpoint on --resume), build the
+// task, model and optimizer, open the run folder, then loop: each step a batch from
+// the task's generator, forward, the batch's loss (models/evaluate.h), backward,
 // gradient clipping, AdamW with warm-up and cosine decay. Every eval_every steps (and
 // at the end) the model is scored on held-out data and the checkpoint is rewritten
 // atomically. The checkpoint holds the model, its random features, the optimizer
@@ -20,7 +22,8 @@
 #pragma once
 
 #include "models/sequence_model.h"
-#include "tools/training/tasks.h"
+#include "models/settings.h"
+#include "models/task.h"
 
 #include <string>
 #include <vector>
@@ -28,42 +31,34 @@
 namespace pf::training {
 
 struct TrainOptions {
-    TaskOptions task;
+    // The run: stored in its checkpoint, each setting described once in a table
+    // (task_settings, model_settings, train_settings), from which build/train's flags are made.
+    models::TaskConfig task;
     models::ModelConfig model;  // the task fills in vocab, objective and positions
-    int64_t seq_len = 256, batch = 8, steps = 1000;
+    int64_t batch = 8;
     float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f;
     int64_t warmup = -1;        // steps of linear warm-up; -1: 5% of the steps, at most 200
     int64_t redraw = 0;         // redraw random features every N steps; 0: never
     uint64_t seed = 0;
+    int64_t eval_every = 0;     // 0: ten evaluations per run
+    int64_t eval_batches = 16;  // held-out batches per evaluation
+
+    // The session: may differ from one --resume to the next.
+    int64_t steps = 1000;       // the run's total; a resumed run goes on to this step
     std::string out = "runs/run";
     bool resume = false;        // continue the run in `out` (its own settings) to `steps`
     int64_t stop_after = 0;     // stop (with a checkpoint) once this step is done; 0: never
-    int64_t eval_every = 0;     // 0: ten evaluations per run
-    int64_t eval_batches = 16;  // held-out batches per evaluation
     bool quiet = false;         // no progress bar (tests)
-    // With resume: the flags the command line gave (e.g. "--dim"). Each must agree with
-    // the run's own setting, or the resume is refused; --steps and --stop-after may change.
+    // With resume: the flags the command line gave (e.g. "--dim"). Each flag of a setting
+    // must agree with the run's own value, or the resume is refused.
     std::vector<std::string> given_flags;
 };
+
+// The settings "train.*" of TrainOptions (the schedule), with their flags.
+const models::Settings<TrainOptions>& train_settings();
 
 // Runs (or resumes) training; returns the process exit code. Throws pf::Error on bad
 // input (missing data, a corrupt checkpoint, a folder that already holds a run).
 int train(TrainOptions options);
-
-// A trained model and what it was trained on, as read back from a checkpoint.
-struct LoadedModel {
-    std::unique_ptr<models::SequenceModel> model;
-    TaskOptions task;
-    int64_t seq_len = 0, step = 0;
-};
-// Overrides give the trained weights another attention mechanism or number of random
-// features (drawn from `seed`): e.g. a softmax-trained model scored with FAVOR+.
-struct ModelOverrides {
-    std::string attention;  // empty: as trained
-    int64_t features = 0;   // 0: as trained
-    uint64_t seed = 0;      // for the features the overrides call for
-};
-LoadedModel load_model(const std::string& checkpoint_path, Generator& dropout,
-                       const ModelOverrides& overrides = {});
 
 }  // namespace pf::training

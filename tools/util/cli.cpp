@@ -51,12 +51,6 @@ void add_number_rules(CLI::App& app) {
     }
 }
 
-// A limit as people write it: 1, 0.99, 8999999999999999 (whole numbers in full).
-std::string limit_text(double limit) {
-    bool whole = limit == std::floor(limit) && std::fabs(limit) < 1e16;
-    return whole ? fmt::format("{:.0f}", limit) : fmt::format("{:.6g}", limit);
-}
-
 // The option's text as a number, or nothing (then CLI11's conversion reports it).
 std::optional<double> number_in(const std::string& text) {
     double value = 0;
@@ -71,9 +65,9 @@ CLI::Validator in_range(double least, double most) {
         [=](std::string& text) -> std::string {
             std::optional<double> value = number_in(text);
             if (!value || (*value >= least && *value <= most)) return "";
-            return fmt::format("{} is outside {} .. {}", text, limit_text(least), limit_text(most));
+            return fmt::format("{} is outside {}", text, models::range_text(least, most));
         },
-        fmt::format("{}..{}", limit_text(least), limit_text(most)));
+        models::range_text(least, most));
 }
 
 CLI::Validator positive() {

@@ -20,6 +20,8 @@
 //     after this rule they mean what they say.)
 #pragma once
 
+#include "models/settings.h"
+
 #include <CLI/CLI.hpp>
 
 #include <functional>
@@ -39,5 +41,24 @@ CLI::Validator non_negative();  // >= 0
 // Adds --threads N (1..kMaxThreads, see engine/thread_pool.h; default: PF_THREADS or
 // all cores) and applies it before the body runs.
 void add_threads_option(CLI::App& app);
+
+// Adds a flag for each setting of `settings` that has one (models/settings.h): its help
+// with the values it takes and its default (the value `options` holds now), checked by
+// the setting itself; parsing sets it in `options`, which must outlive the parse.
+template <class Options>
+void add_flags(CLI::App& app, const models::Settings<Options>& settings, Options& options) {
+    for (const models::Setting<Options>& s : settings.all()) {
+        if (s.flag.empty()) continue;
+        if (s.type == models::SettingInfo::Type::Switch) {
+            app.add_flag_callback(s.flag, [&options, &s] { s.set(options, "1"); }, s.help);
+            continue;
+        }
+        app.add_option_function<std::string>(
+               s.flag, [&options, &s](const std::string& text) { s.set(options, text); },
+               s.get(options).empty() ? s.help : s.help + " [default: " + s.get(options) + "]")
+            ->type_name(s.values())
+            ->check(CLI::Validator([&s](std::string& text) { return s.problem(text); }, ""));
+    }
+}
 
 }  // namespace pf

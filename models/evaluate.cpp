@@ -1,0 +1,62 @@
+// evaluate.cpp — batch loss, scores and held-out evaluation.
+#include "models/evaluate.h"
+
+#include "engine/ops.h"
+#include "models/generate.h"
+#include "models/vocabulary.h"
+
+#include <algorithm>
+
+namespace pf::models {
+
+Tensor batch_loss(const Tensor& logits, const std::vector<int32_t>& targets) {
+    const int64_t V = logits.shape().back();
+    return cross_entropy(reshape(logits, {int64_t(targets.size()), V}), targets, kIgnore);
+}
+
+void Score::add(const Tensor& logits, const std::vector<int32_t>& targets) {
+    const int64_t V = logits.shape().back();
+    target_counts.resize(size_t(V), 0);
+    int64_t scored = 0;
+    const float* l = logits.data();
+    for (size_t i = 0; i < targets.size(); ++i) {
+        if (targets[i] == kIgnore) continue;
+        PF_CHECK(targets[i] >= 0 && targets[i] < V, "score: target {} is outside the vocabulary "
+                 "of {}", targets[i], V);
+        const float* row = l + int64_t(i) * V;
+        correct += std::max_element(row, row + V) - row == targets[i];
+        target_counts[size_t(targets[i])]++;
+        scored++;
+    }
+    if (scored == 0) return;
+    loss_sum += double(batch_loss(logits, targets).item()) * double(scored);
+    tokens += scored;
+}
+
+Evaluation evaluate(SequenceModel& model, TaskKind kind, const HeldOutSet& held_out,
+                    int64_t batch_rows, int64_t max_batches, Reading reading) {
+    NoGradGuard no_grad;
+    const bool was_training = model.training();
+    model.eval();
+    Score total;
+    for (int64_t first = 0, batches = 0; first < held_out.rows && batches < max_batches;
+         first += batch_rows, ++batches) {
+        const Batch b = held_out.batch(first, std::min(batch_rows, held_out.rows - first));
+        if (reading == Reading::Whole)
+            total.add(model.forward(b.inputs, b.batch, b.length, b.key_mask), b.targets);
+        else
+            score_recurrently(model, b.inputs, b.targets, b.batch, b.length, total);
+    }
+    model.train(was_training);
+    PF_CHECK(total.tokens > 0, "evaluation: the held-out data has no scored tokens");
+    Evaluation e;
+    e.loss = total.loss_sum / double(total.tokens);
+    e.accuracy = double(total.correct) / double(total.tokens);
+    e.majority = double(*std::max_element(total.target_counts.begin(), total.target_counts.end())) /
+                 double(total.tokens);
+    e.tokens = total.tokens;
+    e.metrics = task_metrics(kind, e.loss, e.accuracy);
+    return e;
+}
+
+}  // namespace pf::models
