@@ -38,7 +38,6 @@ class Task {
 public:
     explicit Task(const models::TaskConfig& config) : config_(config) {}
     virtual ~Task() = default;
-    const models::TaskConfig& config() const { return config_; }
     std::string name() const;                      // "text", "image", "protein"
     virtual std::string description() const = 0;  // the data, in a few words
     virtual models::ImageShape image_shape() const { return {}; }  // image tasks only
