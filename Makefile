@@ -25,13 +25,19 @@ CXXFLAGS ?= -std=c++20 -O3 -march=x86-64-v3 -fno-trapping-math -g -Wall -Wextra 
 CPPFLAGS += -I. -MMD -MP
 LDLIBS   += -lopenblas -lfmt -lz -lstb -lpthread
 BUILD    := build
+# Open MPI, for data-parallel training (tools/distributed, the one file that includes
+# mpi.h). Asked of pkg-config when first used, after `deps` has installed it. Nothing
+# of MPI runs unless a program is started by mpirun.
+MPI_CPPFLAGS = $(shell pkg-config --cflags ompi-c)
+LDLIBS   += $(shell pkg-config --libs ompi-c)
 # Parallel by default; a sub-make (as in `make sanitize`) shares its parent's jobs.
 ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc)
 endif
 
 # Debian packages the build, the tests and the plots need.
-PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev zlib1g-dev gnuplot-nox
+PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev zlib1g-dev gnuplot-nox \
+            pkgconf libopenmpi-dev openmpi-bin
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
@@ -68,6 +74,8 @@ data: deps
 $(BUILD)/obj/%.o: %.cpp Makefile | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tools/distributed/%.o: CPPFLAGS += $(MPI_CPPFLAGS)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(LIB_OBJ)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)

@@ -9,6 +9,8 @@
 //   Tensor w = Tensor::randn({4, 4}, gen);   // same numbers on every run
 #pragma once
 
+#include "engine/error.h"
+
 #include <array>
 #include <cstdint>
 
@@ -27,10 +29,24 @@ public:
 
     // Reserve n counters; the caller draws number i from counter (returned + i).
     uint64_t advance(uint64_t n) {
-        uint64_t first = offset_;
-        offset_ += n;
+        PF_CHECK(n % uint64_t(slice_.rows) == 0, "Generator: a fill of {} numbers is not {} rows",
+                 n, slice_.rows);
+        const uint64_t per_row = n / uint64_t(slice_.rows);
+        const uint64_t first = offset_ + uint64_t(slice_.first) * per_row;
+        offset_ += uint64_t(slice_.total) * per_row;
         return first;
     }
+
+    // Drawing for a slice of a batch. With {first, rows, total} set, a fill of n numbers
+    // is taken as rows [first, first + rows) of a fill of `total` rows: advance(n) returns
+    // the counter that row `first` would have had, and moves past all `total` rows. So a
+    // micro-batch, or one process of several, draws for its rows exactly what the whole
+    // batch would have drawn there (dropout masks do not depend on how a batch is split),
+    // and every part ends at the same offset. {0, 1, 1}, the default: no slice.
+    struct RowSlice {
+        int64_t first = 0, rows = 1, total = 1;
+    };
+    void set_row_slice(const RowSlice& slice) { slice_ = slice; }
 
     // Draws for counter c, usable from any thread.
     float uniform_at(uint64_t counter) const;  // in [0, 1)
@@ -46,6 +62,7 @@ public:
 private:
     uint64_t seed_;
     uint64_t offset_ = 0;
+    RowSlice slice_;
 };
 
 }  // namespace pf

@@ -34,20 +34,38 @@ void Score::add(const Tensor& logits, const std::vector<int32_t>& targets) {
 }
 
 Evaluation evaluate(SequenceModel& model, TaskKind kind, const HeldOutSet& held_out,
-                    int64_t batch_rows, int64_t max_batches, Reading reading) {
+                    int64_t batch_rows, int64_t max_batches, Reading reading,
+                    const EvaluationShare& share) {
     NoGradGuard no_grad;
     const bool was_training = model.training();
     model.eval();
+    const int64_t batches = std::min(max_batches, (held_out.rows + batch_rows - 1) / batch_rows);
+    std::vector<double> batch_losses(size_t(batches), 0.0);
     Score total;
-    for (int64_t first = 0, batches = 0; first < held_out.rows && batches < max_batches;
-         first += batch_rows, ++batches) {
+    total.target_counts.assign(size_t(model.config().vocab), 0);
+    for (int64_t k = share.index; k < batches; k += share.count) {
+        const int64_t first = k * batch_rows;
         const Batch b = held_out.batch(first, std::min(batch_rows, held_out.rows - first));
+        Score part;
         if (reading == Reading::Whole)
-            total.add(model.forward(b.inputs, b.batch, b.length, b.key_mask), b.targets);
+            part.add(model.forward(b.inputs, b.batch, b.length, b.key_mask), b.targets);
         else
-            score_recurrently(model, b.inputs, b.targets, b.batch, b.length, total);
+            score_recurrently(model, b.inputs, b.targets, b.batch, b.length, part);
+        batch_losses[size_t(k)] = part.loss_sum;
+        total.tokens += part.tokens;
+        total.correct += part.correct;
+        for (size_t t = 0; t < part.target_counts.size(); ++t) total.target_counts[t] += part.target_counts[t];
     }
     model.train(was_training);
+    if (share.sum) {
+        std::vector<int64_t> counts = total.target_counts;
+        counts.insert(counts.end(), {total.tokens, total.correct});
+        share.sum(batch_losses, counts);
+        total.correct = counts.back(), counts.pop_back();
+        total.tokens = counts.back(), counts.pop_back();
+        total.target_counts = counts;
+    }
+    for (double loss : batch_losses) total.loss_sum += loss;  // in batch order
     PF_CHECK(total.tokens > 0, "evaluation: the held-out data has no scored tokens");
     Evaluation e;
     e.loss = total.loss_sum / double(total.tokens);

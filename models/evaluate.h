@@ -46,6 +46,15 @@ struct HeldOutSet {
     std::function<Batch(int64_t first, int64_t count)> batch;
 };
 
+// Evaluation shared out over processes: this one scores the batches k with
+// k % count == index; `sum` adds up over the processes the per-batch loss sums (each is
+// non-zero in one process only, so the sum is exact) and the counts. The figures are then
+// those of one process, bit for bit.
+struct EvaluationShare {
+    int index = 0, count = 1;
+    std::function<void(std::vector<double>& batch_losses, std::vector<int64_t>& counts)> sum;
+};
+
 // How the model reads each row: all positions in one forward pass, or one token at a
 // time as generate() reads (recurrent decoding; beyond the training length, the sliding
 // window of models/generate.h).
@@ -54,6 +63,7 @@ enum class Reading { Whole, TokenByToken };
 // Scores the model on the held-out set, `batch_rows` rows at a time, at most `max_batches`
 // batches, in evaluation mode without gradients. pf::Error if no token is scored.
 Evaluation evaluate(SequenceModel& model, TaskKind kind, const HeldOutSet& held_out,
-                    int64_t batch_rows, int64_t max_batches, Reading reading = Reading::Whole);
+                    int64_t batch_rows, int64_t max_batches, Reading reading = Reading::Whole,
+                    const EvaluationShare& share = {});
 
 }  // namespace pf::models

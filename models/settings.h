@@ -48,6 +48,9 @@ struct SettingInfo {
     double least = -HUGE_VAL, most = HUGE_VAL;  // Integer, Number: the range [least, most]
     bool positive = false;                      // Number: (0, most] instead
     std::vector<std::string> choices;           // Choice: the names, in the enum's order
+    // Settings added after checkpoints were first written: what an older checkpoint,
+    // which lacks the key, means (the default); empty: the key is required.
+    std::string value_if_missing;
 
     // "" if `text` is a value of this setting, else what is wrong with it, e.g.
     // "-3 is outside 1 .. 8999999999999999" or "'performer' is not one of softmax, ...".
@@ -121,6 +124,13 @@ public:
         return add(std::move(s));
     }
 
+    // Marks the setting added last as newer than some checkpoints: one without its key
+    // reads as the setting's default (the value in a default-constructed Options).
+    Settings& missing_means_default() {
+        settings_.back().value_if_missing = settings_.back().get(Options());
+        return *this;
+    }
+
     const std::vector<Setting<Options>>& all() const { return settings_; }
     const Setting<Options>* find_flag(const std::string& flag) const {
         for (const Setting<Options>& s : settings_)
@@ -135,10 +145,12 @@ public:
     void read(const SettingsMap& map, const std::string& where, Options& options) const {
         for (const Setting<Options>& s : settings_) {
             auto found = map.find(s.key);
-            PF_CHECK(found != map.end(), "{}: the configuration has no '{}'", where, s.key);
-            std::string problem = s.problem(found->second);
+            PF_CHECK(found != map.end() || !s.value_if_missing.empty(),
+                     "{}: the configuration has no '{}'", where, s.key);
+            const std::string& text = found != map.end() ? found->second : s.value_if_missing;
+            std::string problem = s.problem(text);
             PF_CHECK(problem.empty(), "{}: '{}': {}", where, s.key, problem);
-            s.set(options, found->second);
+            s.set(options, text);
         }
     }
     // pf::Error naming the setting whose value is out of its range (options built in code).

@@ -269,8 +269,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
 
 // ---- load -----------------------------------------------------------------------------
 
-Checkpoint load_checkpoint(const std::string& path) {
-    const std::string bytes = read_file(path);
+Checkpoint load_checkpoint(const std::string& path) { return parse_checkpoint(read_file(path), path); }
+
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
     const size_t size = bytes.size();
     auto starts_with_magic = [&] {
         size_t n = std::min(size, sizeof(kMagic));

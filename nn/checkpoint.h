@@ -94,6 +94,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // inside each throw pf::Error naming the file and the problem. Lengths are checked
 // against the bytes remaining before anything is allocated.
 Checkpoint load_checkpoint(const std::string& path);
+// The same for a checkpoint's bytes read elsewhere (e.g. received from another process);
+// `path` names them in errors.
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path);
 
 // Adds copies of module's parameters and buffers as prefix + name, e.g. with prefix
 // "model.": "model.blocks.0.attn.q.weight".

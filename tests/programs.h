@@ -73,6 +73,21 @@ inline std::string write_image_folder(const TempDir& dir, int64_t count, int64_t
     return "fashion-mnist:" + dir.path().string();
 }
 
+// A FASTA file of 200 sequences built from a few motifs, so that there is something to learn.
+inline std::string write_fasta(const TempDir& dir) {
+    Generator gen(6);
+    const char* motifs[] = {"MKTAYIAK", "QRQISFVK", "SHFSRQLE", "ERLGLIEV"};
+    std::string fasta;
+    for (int i = 0; i < 200; ++i) {
+        fasta += ">seq" + std::to_string(i) + "\n";
+        int parts = 2 + int(gen.below(4));
+        for (int p = 0; p < parts; ++p) fasta += motifs[gen.below(4)];
+        fasta += "\n";
+    }
+    write_file(dir.file("proteins.fasta"), fasta);
+    return dir.file("proteins.fasta");
+}
+
 // The task of a name ("text", "image", "protein"), as --task reads it.
 inline models::TaskKind task_kind(const std::string& name) {
     const std::vector<std::string>& names = models::task_names();

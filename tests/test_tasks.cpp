@@ -59,20 +59,6 @@ std::pair<double, double> first_and_last_loss(const std::string& run) {
     return {first, last};
 }
 
-std::string write_fasta(const TempDir& dir) {
-    // Sequences built from a few motifs, so that there is something to learn.
-    Generator gen(6);
-    const char* motifs[] = {"MKTAYIAK", "QRQISFVK", "SHFSRQLE", "ERLGLIEV"};
-    std::string fasta;
-    for (int i = 0; i < 200; ++i) {
-        fasta += ">seq" + std::to_string(i) + "\n";
-        int parts = 2 + int(gen.below(4));
-        for (int p = 0; p < parts; ++p) fasta += motifs[gen.below(4)];
-        fasta += "\n";
-    }
-    write_file(dir.file("proteins.fasta"), fasta);
-    return dir.file("proteins.fasta");
-}
 
 }  // namespace
 

@@ -3,14 +3,18 @@
 //   build/train --task text --attention favor --layers 4 --dim 256 --heads 4
 //               --seq-len 256 --batch 16 --steps 2000 --lr 1e-3 --out runs/austen
 //   build/train --out runs/austen --steps 4000 --resume      # continue that run further
+//   mpirun -np 2 build/train ...                               # one model, two processes
 //
 // See tools/training/trainer.h for what a run writes and how resuming works.
+#include "tools/distributed/processes.h"
 #include "tools/training/trainer.h"
 #include "tools/util/cli.h"
 
 using namespace pf;
 
 int main(int argc, char** argv) {
+    // Under mpirun, one of several processes training one model (data-parallel).
+    distributed::Processes& processes = distributed::Processes::world();
     CLI::App app{"Train a Transformer with Performer (FAVOR+) or other attention", "train"};
     training::TrainOptions o;
     // The run's settings, each described once (models/task.h, models/sequence_model.h,
@@ -25,10 +29,10 @@ int main(int argc, char** argv) {
     app.add_option("--stop-after", o.stop_after, "stop once this step is done, with a checkpoint")
         ->check(in_range(1, largest));
     add_threads_option(app);
-    return run_program(app, argc, argv, [&] {
+    return processes.finish(run_program(app, argc, argv, [&] {
         for (const CLI::Option* option : app.get_options())
             if (option->count() > 0) o.given_flags.push_back(option->get_name());
         if (app.count("--ff") == 0) o.model.ff = 4 * o.model.attention.dim;
         return training::train(o);
-    });
+    }));
 }

@@ -4,10 +4,12 @@
 #include "tools/training/trainer.h"
 
 #include "engine/ops.h"
+#include "engine/thread_pool.h"
 #include "models/evaluate.h"
 #include "models/trained_model.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
+#include "tools/distributed/processes.h"
 #include "tools/training/tasks.h"
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
@@ -33,8 +35,13 @@ using models::SettingsMap;
 const models::Settings<TrainOptions>& train_settings() {
     static const models::Settings<TrainOptions> settings = [] {
         models::Settings<TrainOptions> s;
-        s.integer("train.batch", "--batch", "sequences per step",
+        s.integer("train.batch", "--batch", "sequences per step (with mpirun: over all processes)",
                   [](auto& o) -> auto& { return o.batch; }, 1);
+        s.integer("train.micro_batches", "--micro-batches",
+                  "split each process's share of a step into this many parts, run one after "
+                  "another (less memory; the gradients add up)",
+                  [](auto& o) -> auto& { return o.micro_batches; }, 1)
+            .missing_means_default();
         s.number("train.lr", "--lr", "peak learning rate",
                  [](auto& o) -> auto& { return o.lr; }, 0, HUGE_VAL, true);
         s.number("train.min_lr_ratio", "", "the learning rate's floor, as a share of its peak",
@@ -60,13 +67,14 @@ const models::Settings<TrainOptions>& train_settings() {
 
 namespace {
 
-// ---- Ctrl-C: finish the step, save, stop. A second Ctrl-C kills as usual. ---------------
+// ---- Ctrl-C (or SIGTERM, which mpirun sends on Ctrl-C): finish the step, save, stop. A
+// second signal kills as usual. -----------------------------------------------------------
 
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void on_interrupt(int) {
+extern "C" void on_interrupt(int signal) {
     g_interrupted = true;
-    std::signal(SIGINT, SIG_DFL);
+    std::signal(signal, SIG_DFL);
 }
 
 // ---- the run's settings in a checkpoint ------------------------------------------------
@@ -204,38 +212,48 @@ struct Generators {
 // Everything a training session works with.
 struct Run {
     TrainOptions options;
+    const distributed::Processes& processes = distributed::Processes::world();
     std::string checkpoint_path, log_path;
     nn::Checkpoint checkpoint;   // the one resumed from (empty for a new run)
     std::unique_ptr<Task> task;
     std::unique_ptr<Generators> gens;
     std::unique_ptr<models::SequenceModel> model;
     std::unique_ptr<nn::AdamW> optimizer;
+    // The leader's alone (the first process writes files and prints):
     std::unique_ptr<FileLock> lock;
+    std::unique_ptr<CsvWriter> log;
+    std::unique_ptr<ProgressBar> progress;
     std::string metric;                // the task's headline metric
     int64_t start = 0;                 // the step this session starts at
     double elapsed_before = 0;         // seconds trained by earlier sessions
     double elapsed = 0;                // ... and by this one, so far
+    double sum_seconds = 0;            // ... of it in summing gradients over processes
     std::optional<models::Evaluation> last_eval;
     std::vector<double> train_losses;  // this session's, for the summary
 
+    bool leader() const { return processes.leader(); }
     void say(const std::string& text) const {
-        if (!options.quiet) fmt::print("{}\n", text);
+        if (!options.quiet && leader()) fmt::print("{}\n", text);
     }
 };
 
 // The options the run goes on with: as given for a new run; on --resume the run's own
 // settings from its checkpoint (each checked, flags that disagree refused), only the
 // session's (steps, stop_after, out, quiet) as given. Then the defaults that depend on
-// other settings.
+// other settings. The leader reads the checkpoint and sends it to the other processes
+// (the run folder may be on the leader's machine only).
 void settle_options(Run& run) {
     TrainOptions& o = run.options;
     run.checkpoint_path = (fs::path(o.out) / "model.ckpt").string();
     run.log_path = (fs::path(o.out) / "log.csv").string();
-    PF_CHECK(!o.resume || fs::exists(run.checkpoint_path), "{}: no checkpoint to resume from",
-             run.checkpoint_path);
+    PF_CHECK(!o.resume || !run.leader() || fs::exists(run.checkpoint_path),
+             "{}: no checkpoint to resume from", run.checkpoint_path);
     o.task.data = absolute_data_spec(o.task.kind, o.task.data);
     if (o.resume) {
-        const nn::Checkpoint& checkpoint = run.checkpoint = nn::load_checkpoint(run.checkpoint_path);
+        std::string bytes = run.leader() ? read_file(run.checkpoint_path) : "";
+        run.processes.broadcast(bytes);
+        const nn::Checkpoint& checkpoint = run.checkpoint =
+            nn::parse_checkpoint(bytes, run.checkpoint_path);
         check_resume_flags(o, checkpoint);
         models::SavedSettings saved = models::read_saved_settings(checkpoint);
         o.task = saved.task;
@@ -248,13 +266,17 @@ void settle_options(Run& run) {
     PF_CHECK(o.steps >= 1, "steps {} must be positive", o.steps);
     models::task_settings().check(o.task);
     train_settings().check(o);
+    const int64_t parts = o.micro_batches * run.processes.size();
+    PF_CHECK(o.batch >= parts, "--batch {} cannot be shared out: {} processes x {} "
+             "micro-batches need at least one sequence each", o.batch, run.processes.size(),
+             o.micro_batches);
     if (o.warmup < 0) o.warmup = std::min<int64_t>(200, o.steps / 20);
     if (o.eval_every <= 0) o.eval_every = std::max<int64_t>(1, o.steps / 10);
     run.elapsed = run.elapsed_before;
 }
 
 // The task (its data loaded and checked against the sequence length), the model it
-// calls for, and the optimizer.
+// calls for, and the optimizer. Every process builds the same (same seed).
 void build_run(Run& run) {
     TrainOptions& o = run.options;
     run.task = make_task(o.task);
@@ -269,31 +291,43 @@ void build_run(Run& run) {
     run.metric = models::metric_names(o.task.kind).front();
 }
 
-// Everything is checked: now the run folder. One trainer per folder, for the life of
-// the run, and nothing is written there before the lock is held. On --resume, the
-// model, optimizer and generators continue from the checkpoint.
+// Everything is checked: now the run folder (the leader's). One trainer per folder, for
+// the life of the run, and nothing is written there before the lock is held. On
+// --resume, the model, optimizer and generators continue from the checkpoint.
 void open_run_folder(Run& run) {
     const TrainOptions& o = run.options;
-    fs::create_directories(o.out);
-    run.lock = std::make_unique<FileLock>((fs::path(o.out) / "train.lock").string());
-    PF_CHECK(o.resume || !fs::exists(run.checkpoint_path),
-             "{} already holds a run (model.ckpt): pass --resume to continue it, or choose "
-             "another --out", o.out);
-    remove_stale_temporary_files(run.checkpoint_path);
-    if (!o.resume) return;
-    nn::restore_module(run.checkpoint, "model.", *run.model);
-    run.optimizer->load_state(run.checkpoint.with_prefix("optim."));
-    nn::restore_generator(run.checkpoint, "batches", run.gens->batches);
-    nn::restore_generator(run.checkpoint, "dropout", run.gens->dropout);
-    nn::restore_generator(run.checkpoint, "features", run.gens->features);
-    run.start = run.checkpoint.step;
-    run.checkpoint = nn::Checkpoint();  // its tensors are in the model now
-    trim_log(run.log_path, run.start);
+    if (run.leader()) {
+        fs::create_directories(o.out);
+        run.lock = std::make_unique<FileLock>((fs::path(o.out) / "train.lock").string());
+        PF_CHECK(o.resume || !fs::exists(run.checkpoint_path),
+                 "{} already holds a run (model.ckpt): pass --resume to continue it, or choose "
+                 "another --out", o.out);
+        remove_stale_temporary_files(run.checkpoint_path);
+    }
+    if (o.resume) {
+        nn::restore_module(run.checkpoint, "model.", *run.model);
+        run.optimizer->load_state(run.checkpoint.with_prefix("optim."));
+        nn::restore_generator(run.checkpoint, "batches", run.gens->batches);
+        nn::restore_generator(run.checkpoint, "dropout", run.gens->dropout);
+        nn::restore_generator(run.checkpoint, "features", run.gens->features);
+        run.start = run.checkpoint.step;
+        run.checkpoint = nn::Checkpoint();  // its tensors are in the model now
+    }
+    if (!run.leader()) return;
+    if (o.resume) trim_log(run.log_path, run.start);
+    run.log = std::make_unique<CsvWriter>(
+        run.log_path,
+        std::vector<std::string>{"step", "split", "loss", run.metric, "accuracy", "lr",
+                                 "tokens_per_s", "elapsed_s"},
+        o.resume && fs::exists(run.log_path) ? CsvWriter::Mode::Append : CsvWriter::Mode::Overwrite);
+    run.progress = std::make_unique<ProgressBar>(o.steps, "train", std::cerr);
+    run.progress->resume_from(run.start);
 }
 
 // The model, its random features, the optimizer state, the generators, the step and
-// every setting, written atomically.
+// every setting, written atomically by the leader.
 void save(const Run& run, int64_t step) {
+    if (!run.leader()) return;
     nn::Checkpoint checkpoint;
     checkpoint.config = run_settings(run.options);
     elapsed_setting().write(run.elapsed, checkpoint.config);
@@ -306,59 +340,148 @@ void save(const Run& run, int64_t step) {
     nn::save_checkpoint(run.checkpoint_path, checkpoint);
 }
 
-struct StepResult {
-    float loss, lr;
-    bool updated;  // false: the gradient was not finite, the update skipped
+// ---- one step ---------------------------------------------------------------------------
+
+// Rows [first, first + rows) of a batch.
+struct RowRange {
+    int64_t first = 0, rows = 0;
 };
 
-// One step of `step` (0-based): a batch, forward, loss, backward, clipping, AdamW.
+// Part `index` of `parts` of a batch of `batch` rows: as even as can be, the first
+// (batch mod parts) parts one row longer.
+RowRange part_of(int64_t batch, int64_t parts, int64_t index) {
+    const int64_t base = batch / parts, longer = batch % parts;
+    return {index * base + std::min(index, longer), base + (index < longer ? 1 : 0)};
+}
+
+Batch rows_of(const Batch& batch, RowRange range) {
+    if (range.first == 0 && range.rows == batch.batch) return batch;
+    const int64_t L = batch.length, begin = range.first * L, end = (range.first + range.rows) * L;
+    Batch part{{batch.inputs.begin() + begin, batch.inputs.begin() + end},
+               {batch.targets.begin() + begin, batch.targets.begin() + end}, range.rows, L, {}};
+    if (batch.key_mask.defined()) {
+        part.key_mask = Tensor::empty({range.rows, L});
+        std::copy(batch.key_mask.data() + begin, batch.key_mask.data() + end,
+                  part.key_mask.mutable_data());
+    }
+    return part;
+}
+
+int64_t scored_targets(const std::vector<int32_t>& targets) {
+    return std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t != models::kIgnore; });
+}
+
+// Adds the gradients, the loss and whether a process was interrupted over the processes
+// (in rank order: see tools/distributed/processes.h). Returns whether one was.
+bool sum_over_processes(Run& run, float& loss) {
+    const std::vector<Tensor> parameters = run.model->parameters();
+    std::vector<float> flat;
+    for (const Tensor& p : parameters) {
+        const Tensor g = p.grad();
+        if (g.defined()) flat.insert(flat.end(), g.data(), g.data() + g.numel());
+        else flat.resize(flat.size() + size_t(p.numel()), 0.0f);
+    }
+    flat.push_back(loss);
+    flat.push_back(g_interrupted ? 1.0f : 0.0f);
+    const double start = now_seconds();
+    run.processes.sum_in_rank_order(flat);
+    run.sum_seconds += now_seconds() - start;
+    size_t at = 0;
+    for (Tensor p : parameters) {
+        Tensor g = Tensor::empty(p.shape());
+        std::copy_n(flat.data() + at, p.numel(), g.mutable_data());
+        at += size_t(p.numel());
+        p.set_grad(g);
+    }
+    loss = flat[at];
+    return flat[at + 1] > 0;
+}
+
+struct StepResult {
+    float loss, lr;
+    bool updated;      // false: the gradient was not finite, the update skipped
+    bool interrupted;  // Ctrl-C (or SIGTERM) in any process
+};
+
+// One step of `step` (0-based): the global batch (every process draws all of it, so
+// that the data order depends on the seed and the step alone), this process's parts of
+// it one after another (forward, loss, backward: the gradients add up), the sum over the
+// processes, clipping, AdamW.
 StepResult training_step(Run& run, int64_t step) {
     const TrainOptions& o = run.options;
     float lr = nn::lr_at(step, o.steps, o.lr, o.warmup, o.min_lr_ratio);
     run.optimizer->set_lr(lr);
-    Batch batch = run.task->train_batch(o.batch, o.task.seq_len, run.gens->batches);
-    Tensor logits = run.model->forward(batch.inputs, batch.batch, batch.length, batch.key_mask);
-    Tensor loss = models::batch_loss(logits, batch.targets);
+    const Batch batch = run.task->train_batch(o.batch, o.task.seq_len, run.gens->batches);
+    const int64_t scored = scored_targets(batch.targets);
+    const int64_t parts = o.micro_batches * run.processes.size();
     run.optimizer->zero_grad();
-    loss.backward();
+    float loss = 0;
+    Generator& dropout = run.gens->dropout;
+    const uint64_t dropout_offset = dropout.offset();  // every part draws as the whole batch would
+    for (int64_t k = 0; k < o.micro_batches; ++k) {
+        const RowRange range = part_of(o.batch, parts, run.processes.rank() * o.micro_batches + k);
+        const Batch part = rows_of(batch, range);
+        dropout.set_state(dropout.seed(), dropout_offset);
+        dropout.set_row_slice({range.first, range.rows, o.batch});
+        Tensor logits = run.model->forward(part.inputs, part.batch, part.length, part.key_mask);
+        Tensor part_loss = models::batch_loss(logits, part.targets);  // mean over the part
+        const int64_t part_scored = scored_targets(part.targets);
+        if (part_scored != scored)  // its share of the mean over the whole batch
+            part_loss = part_loss * (float(part_scored) / float(std::max<int64_t>(scored, 1)));
+        part_loss.backward();
+        loss += part_loss.item();
+    }
+    dropout.set_row_slice({});
+    bool interrupted = g_interrupted;
+    if (run.processes.size() > 1) interrupted = sum_over_processes(run, loss);
     float norm = nn::clip_grad_norm(run.model->parameters(), o.clip);
     const bool finite = std::isfinite(norm);
     if (finite) run.optimizer->step();
     if (o.redraw > 0 && (step + 1) % o.redraw == 0) run.model->redraw_features(run.gens->features);
-    return {loss.item(), lr, finite};
+    return {loss, lr, finite, interrupted};
 }
 
-// Scores the model on the validation set, logs it, and rewrites the checkpoint.
-void evaluate_and_save(Run& run, int64_t step, CsvWriter& log, ProgressBar& progress) {
+// Scores the model on the validation set (its batches shared out over the processes and
+// summed), logs it, and rewrites the checkpoint.
+void evaluate_and_save(Run& run, int64_t step) {
     const TrainOptions& o = run.options;
+    const distributed::Processes& processes = run.processes;
+    models::EvaluationShare share{processes.rank(), processes.size(),
+                                  [&processes](std::vector<double>& losses, std::vector<int64_t>& counts) {
+                                      processes.sum(losses);
+                                      processes.sum(counts);
+                                  }};
     models::Evaluation e = models::evaluate(*run.model, o.task.kind,
                                             run.task->held_out("valid", o.task.seq_len), o.batch,
-                                            o.eval_batches);
-    double headline = NAN;
-    std::string figures;
-    for (const models::Metric& m : e.metrics) {
-        if (m.name == run.metric) headline = m.value;
-        figures += fmt::format(" {} {:.4g}", m.name, m.value);
+                                            o.eval_batches, models::Reading::Whole, share);
+    if (run.leader()) {
+        double headline = NAN;
+        std::string figures;
+        for (const models::Metric& m : e.metrics) {
+            if (m.name == run.metric) headline = m.value;
+            figures += fmt::format(" {} {:.4g}", m.name, m.value);
+        }
+        run.log->row(std::vector<std::string>{
+            std::to_string(step), "valid", fmt::format("{:.6g}", e.loss),
+            fmt::format("{:.6g}", headline), fmt::format("{:.6g}", e.accuracy), "", "",
+            fmt::format("{:.3f}", run.elapsed)});
+        if (!o.quiet) run.progress->message(fmt::format("step {}: held out{}", step, figures));
     }
-    log.row(std::vector<std::string>{std::to_string(step), "valid", fmt::format("{:.6g}", e.loss),
-                                     fmt::format("{:.6g}", headline),
-                                     fmt::format("{:.6g}", e.accuracy), "", "",
-                                     fmt::format("{:.3f}", run.elapsed)});
-    if (!o.quiet) progress.message(fmt::format("step {}: held out{}", step, figures));
     run.last_eval = std::move(e);
     save(run, step);
 }
 
 // Steps from run.start to the end, or until Ctrl-C, --stop-after or a gradient that stays
 // non-finite. Returns why it stopped early ("" if it did not) and the steps done.
-std::pair<std::string, int64_t> training_loop(Run& run, CsvWriter& log, ProgressBar& progress) {
+std::pair<std::string, int64_t> training_loop(Run& run) {
     const TrainOptions& o = run.options;
     constexpr int64_t kMaxNonFiniteSteps = 50;  // skipped updates in a row before giving up
     const int64_t tokens_per_step = o.batch * o.task.seq_len;
     double rate_tokens = 0, rate_seconds = 0;  // for tokens/s over the recent steps
     int64_t non_finite_steps = 0;
     for (int64_t step = run.start; step < o.steps; ++step) {
-        if (g_interrupted) return {"interrupted", step};
+        // One process stops before a step; several agree in the step's sum (below).
+        if (g_interrupted && run.processes.size() == 1) return {"interrupted", step};
         double step_start = now_seconds();
         StepResult result = training_step(run, step);
         non_finite_steps = result.updated ? 0 : non_finite_steps + 1;
@@ -369,13 +492,16 @@ std::pair<std::string, int64_t> training_loop(Run& run, CsvWriter& log, Progress
         rate_seconds = 0.9 * rate_seconds + seconds;
         double tokens_per_s = rate_tokens / rate_seconds;
         run.train_losses.push_back(result.loss);
-        log.row(std::vector<std::string>{
-            std::to_string(done), "train", fmt::format("{:.6g}", result.loss),
-            fmt::format("{:.6g}", models::metric_value(run.metric, result.loss, NAN)), "",
-            fmt::format("{:.6g}", result.lr), fmt::format("{:.1f}", tokens_per_s),
-            fmt::format("{:.3f}", run.elapsed)});
-        if (!o.quiet) progress.update(done, {{"loss", result.loss}, {"tok/s", tokens_per_s}});
-        if (done % o.eval_every == 0 || done == o.steps) evaluate_and_save(run, done, log, progress);
+        if (run.leader()) {
+            run.log->row(std::vector<std::string>{
+                std::to_string(done), "train", fmt::format("{:.6g}", result.loss),
+                fmt::format("{:.6g}", models::metric_value(run.metric, result.loss, NAN)), "",
+                fmt::format("{:.6g}", result.lr), fmt::format("{:.1f}", tokens_per_s),
+                fmt::format("{:.3f}", run.elapsed)});
+            if (!o.quiet) run.progress->update(done, {{"loss", result.loss}, {"tok/s", tokens_per_s}});
+        }
+        if (done % o.eval_every == 0 || done == o.steps) evaluate_and_save(run, done);
+        if (result.interrupted && done < o.steps) return {"interrupted", done};
         if (o.stop_after > 0 && done >= o.stop_after && done < o.steps) return {"stopped", done};
         if (non_finite_steps == kMaxNonFiniteSteps)
             return {fmt::format("stopped: the gradient was not finite for {} steps in a row (try a "
@@ -384,9 +510,10 @@ std::pair<std::string, int64_t> training_loop(Run& run, CsvWriter& log, Progress
     return {"", o.steps};
 }
 
-// The end of a run: summary.json, the loss curve, the held-out figures.
+// The end of a run: summary.json, the loss curve, the held-out figures (the leader's).
 void finish(const Run& run) {
     const TrainOptions& o = run.options;
+    if (!run.leader()) return;
     JsonObject summary;
     summary.set("task", run.task->name()).set("data", run.task->description());
     JsonObject model_json;
@@ -396,10 +523,12 @@ void finish(const Run& run) {
     summary.set("model", model_json).set("parameters", run.model->parameter_count());
     summary.set("steps", o.steps).set("batch", o.batch).set("seq_len", o.task.seq_len);
     summary.set("lr", double(o.lr)).set("seed", o.seed);
+    summary.set("processes", int64_t(run.processes.size())).set("threads", int64_t(num_threads()));
     summary.set("elapsed_s", run.elapsed);
     // Training speed of this session: step time only (evaluations excluded).
-    summary.set("tokens_per_s", double(o.steps - run.start) * double(o.batch * o.task.seq_len) /
-                                    std::max(1e-9, run.elapsed - run.elapsed_before));
+    const double session_s = std::max(1e-9, run.elapsed - run.elapsed_before);
+    summary.set("tokens_per_s", double(o.steps - run.start) * double(o.batch * o.task.seq_len) / session_s);
+    summary.set("sum_share", run.sum_seconds / session_s);  // of the step time, summing gradients
     const std::vector<double>& losses = run.train_losses;
     if (!losses.empty()) {
         size_t tail = std::max<size_t>(1, losses.size() / 10);
@@ -446,19 +575,18 @@ int train(TrainOptions options) {
                         "tokens per step", nn::mechanism_name(o.model.attention.mechanism),
                         o.model.layers, o.model.attention.dim, o.model.attention.heads,
                         run.model->parameter_count(), o.batch * o.task.seq_len));
+    if (run.processes.size() > 1)
+        run.say(fmt::format("{} processes of {} threads, each with a replica of the model",
+                            run.processes.size(), num_threads()));
     if (o.resume) run.say(fmt::format("resuming {} at step {} of {}", run.checkpoint_path, run.start, o.steps));
-    CsvWriter log(run.log_path,
-                  {"step", "split", "loss", run.metric, "accuracy", "lr", "tokens_per_s", "elapsed_s"},
-                  o.resume && fs::exists(run.log_path) ? CsvWriter::Mode::Append
-                                                       : CsvWriter::Mode::Overwrite);
     g_interrupted = false;
     std::signal(SIGINT, on_interrupt);
-    ProgressBar progress(o.steps, "train", std::cerr);
-    progress.resume_from(run.start);
+    std::signal(SIGTERM, on_interrupt);
     run.model->train();
-    auto [stop_reason, step] = training_loop(run, log, progress);
+    auto [stop_reason, step] = training_loop(run);
     std::signal(SIGINT, SIG_DFL);
-    if (!o.quiet) progress.finish();
+    std::signal(SIGTERM, SIG_DFL);
+    if (run.leader() && !o.quiet) run.progress->finish();
 
     if (!stop_reason.empty()) {
         save(run, step);

@@ -14,6 +14,14 @@
 // state, the step and every generator, so that --resume continues exactly where the
 // run stopped (--stop-after K, or Ctrl-C, which finishes the step first).
 //
+// Data-parallel: `mpirun -np N build/train ...` trains one model on N processes (see
+// tools/distributed/processes.h). Every process draws the whole batch of each step and
+// works on its rows (N parts as even as can be: a batch of 10 on 4 processes is 3, 3, 2,
+// 2 rows); the gradients are summed; every process takes the same step. The result is
+// that of one process with --micro-batches N, bit for bit. Only the first process writes
+// files and prints; evaluation is shared out and summed. A checkpoint holds no trace of
+// N: a run can be resumed with any number of processes.
+//
 // Files in `out`: log.csv (step, split, loss, the task's metric, accuracy, lr,
 // tokens_per_s, elapsed_s), model.ckpt, summary.json and loss.png; and train.lock,
 // locked for as long as a trainer uses the folder: a second trainer on the same folder
@@ -35,7 +43,8 @@ struct TrainOptions {
     // (task_settings, model_settings, train_settings), from which build/train's flags are made.
     models::TaskConfig task;
     models::ModelConfig model;  // the task fills in vocab, objective and positions
-    int64_t batch = 8;
+    int64_t batch = 8;          // sequences per step, over all processes
+    int64_t micro_batches = 1;  // parts of each process's share, run one after another
     float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f;
     int64_t warmup = -1;        // steps of linear warm-up; -1: 5% of the steps, at most 200
     int64_t redraw = 0;         // redraw random features every N steps; 0: never

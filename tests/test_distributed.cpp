@@ -1,0 +1,191 @@
+// test_distributed.cpp — data-parallel training over MPI (tools/distributed/processes.h):
+// two processes train exactly the model that one process with two micro-batches trains,
+// and to float32 rounding the model of one process with the whole batch; a run resumes
+// with another number of processes; Ctrl-C in one process stops them all with a
+// checkpoint; a process that dies stops the others. Skipped (with a message) where
+// mpirun is missing. Also the generator's row slices that make dropout split-invariant.
+#include "programs.h"
+
+#include "engine/ops.h"
+#include "nn/checkpoint.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+using namespace pf;
+using namespace pf::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool have_mpirun() {
+    if (std::system("command -v mpirun > /dev/null 2>&1") == 0) return true;
+    WARN("mpirun is missing (Debian package openmpi-bin): the MPI tests are skipped");
+    return false;
+}
+
+// Two processes on this machine, allowed as root and on fewer cores than processes.
+const std::string kMpirun = "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                            "mpirun --oversubscribe -np 2 ";
+
+// The largest difference between the model tensors of two checkpoints, and whether all
+// tensors (model and optimizer state) and generators are bit-identical.
+struct Difference {
+    double max_abs = 0, max_value = 0;
+    bool identical = true;
+};
+Difference compare(const std::string& a_path, const std::string& b_path) {
+    nn::Checkpoint a = nn::load_checkpoint(a_path), b = nn::load_checkpoint(b_path);
+    REQUIRE(a.step == b.step);
+    REQUIRE(a.tensors.size() == b.tensors.size());
+    Difference d;
+    d.identical = a.generators == b.generators;
+    for (size_t i = 0; i < a.tensors.size(); ++i) {
+        REQUIRE(a.tensors[i].first == b.tensors[i].first);
+        std::vector<float> x = a.tensors[i].second.to_vector(), y = b.tensors[i].second.to_vector();
+        d.identical = d.identical && x == y;
+        if (a.tensors[i].first.rfind("model.", 0) != 0) continue;
+        for (size_t j = 0; j < x.size(); ++j) {
+            d.max_abs = std::max(d.max_abs, double(std::fabs(x[j] - y[j])));
+            d.max_value = std::max(d.max_value, double(std::fabs(x[j])));
+        }
+    }
+    return d;
+}
+
+// The held-out rows of a run's log.
+std::vector<std::string> held_out_rows(const std::string& run) {
+    std::vector<std::string> rows;
+    std::string log = read_file(run + "/log.csv");
+    for (size_t begin = 0; begin < log.size();) {
+        size_t end = std::min(log.find('\n', begin), log.size());
+        std::string line = log.substr(begin, end - begin);
+        if (line.find(",valid,") != std::string::npos) rows.push_back(line.substr(0, line.rfind(',')));
+        begin = end + 1;
+    }
+    return rows;
+}
+
+}  // namespace
+
+TEST_CASE("a generator's row slices draw what the whole fill draws for those rows",
+          "[distributed]") {
+    Generator whole(9), parts(9);
+    Tensor all = dropout(Tensor::ones({7, 5}), 0.5f, whole);
+    // Rows 0..2, 3..4, 5..6 of the same 7 rows, each from the same starting offset.
+    std::vector<float> joined;
+    for (auto [first, rows] : std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {3, 2}, {5, 2}}) {
+        parts.set_state(9, 0);
+        parts.set_row_slice({first, rows, 7});
+        std::vector<float> part = dropout(Tensor::ones({rows, 5}), 0.5f, parts).to_vector();
+        joined.insert(joined.end(), part.begin(), part.end());
+        REQUIRE(parts.offset() == whole.offset());  // every part ends where the whole ends
+    }
+    REQUIRE(joined == all.to_vector());
+    parts.set_row_slice({0, 3, 7});
+    REQUIRE_THROWS_WITH(parts.advance(10), Catch::Contains("not 3 rows"));
+}
+
+TEST_CASE("2 processes train the model of 1 process with 2 micro-batches, bit for bit",
+          "[distributed][programs]") {
+    if (!have_mpirun()) return;
+    TempDir dir;
+    // Uneven parts (5 = 3 + 2 rows), dropout, redraws; and a masked protein model, whose
+    // parts score different numbers of tokens and have padding.
+    const std::string text = "build/train --task text --data " + write_corpus(dir) +
+                             " --layers 2 --dim 16 --heads 2 --features 8 --seq-len 32 --batch 5"
+                             " --steps 8 --eval-every 4 --eval-batches 3 --dropout 0.1"
+                             " --redraw 3 --seed 4";
+    const std::string protein = "build/train --task protein --objective masked --data " +
+                                write_fasta(dir) + " --layers 1 --dim 16 --heads 2 --features 8"
+                                " --seq-len 24 --batch 6 --steps 6 --eval-every 3 --seed 5";
+    for (const std::string& command : {text, protein}) {
+        INFO(command);
+        Command two = run(kMpirun + command + " --out " + dir.file("two"));
+        INFO(two.output);
+        REQUIRE(two.exit_code == 0);
+        REQUIRE_THAT(two.output, Catch::Contains("2 processes"));
+        REQUIRE(run(command + " --threads 1 --micro-batches 2 --out " + dir.file("micro")).exit_code == 0);
+        REQUIRE(run(command + " --threads 1 --out " + dir.file("one")).exit_code == 0);
+
+        Difference same = compare(dir.file("two/model.ckpt"), dir.file("micro/model.ckpt"));
+        REQUIRE(same.identical);  // parameters, optimizer state, generators
+        REQUIRE(held_out_rows(dir.file("two")) == held_out_rows(dir.file("micro")));
+        // One process with the whole batch adds the rows' gradients in another order
+        // (one GEMM over all rows instead of two over 3 and 2, then a sum): float32
+        // rounding, about 1e-7 relative per gradient, which AdamW turns into changes of
+        // about lr x 1e-7 per step. Measured: 8.5e-8 after 12 steps; allowed: 100x that.
+        Difference close = compare(dir.file("two/model.ckpt"), dir.file("one/model.ckpt"));
+        INFO("largest difference " << close.max_abs << " in values up to " << close.max_value);
+        REQUIRE(close.max_abs < 1e-5);
+        fs::remove_all(dir.file("two")), fs::remove_all(dir.file("micro")), fs::remove_all(dir.file("one"));
+    }
+}
+
+TEST_CASE("a run resumes with another number of processes: the data order is the seed's",
+          "[distributed][programs]") {
+    if (!have_mpirun()) return;
+    TempDir dir;
+    const std::string command = "build/train --task text --data " + write_corpus(dir) +
+                                " --layers 1 --dim 16 --heads 2 --features 8 --seq-len 16"
+                                " --batch 4 --steps 8 --dropout 0.1 --seed 6 --threads 1";
+    REQUIRE(run(command + " --out " + dir.file("straight")).exit_code == 0);
+    // 2 processes to step 4, then 1; and 1 process to step 4, then 2.
+    REQUIRE(run(kMpirun + command + " --stop-after 4 --out " + dir.file("a")).exit_code == 0);
+    Command a = run("build/train --resume --steps 8 --threads 1 --out " + dir.file("a"));
+    INFO(a.output);
+    REQUIRE(a.exit_code == 0);
+    REQUIRE(run(command + " --stop-after 4 --out " + dir.file("b")).exit_code == 0);
+    Command b = run(kMpirun + "build/train --resume --steps 8 --out " + dir.file("b"));
+    INFO(b.output);
+    REQUIRE(b.exit_code == 0);
+    for (const char* resumed : {"a", "b"}) {
+        INFO(resumed);
+        Difference d = compare(dir.file("straight/model.ckpt"), dir.file(std::string(resumed) + "/model.ckpt"));
+        REQUIRE(d.max_abs < 1e-5);  // rounding only, as above
+        nn::Checkpoint straight = nn::load_checkpoint(dir.file("straight/model.ckpt"));
+        nn::Checkpoint other = nn::load_checkpoint(dir.file(std::string(resumed) + "/model.ckpt"));
+        REQUIRE(straight.generators == other.generators);  // the same batches, masks, features
+        REQUIRE(other.config.count("train.processes") == 0);
+    }
+}
+
+TEST_CASE("Ctrl-C in one process stops both with a checkpoint; a process that dies stops "
+          "the other", "[distributed][programs]") {
+    if (!have_mpirun()) return;
+    TempDir dir;
+    const std::string command = "build/train --task text --data " + write_corpus(dir) +
+                                " --layers 2 --dim 32 --heads 2 --features 16 --seq-len 64"
+                                " --batch 4 --steps 100000 --eval-every 100000 --out ";
+    for (int signal : {SIGINT, SIGKILL}) {
+        INFO("signal " << signal);
+        const std::string out = dir.file("run" + std::to_string(signal));
+        // Start both, wait for training, then signal one process (mpirun's last child).
+        write_file(dir.file("signal.sh"),
+                   kMpirun + command + out + " > " + out + ".txt 2>&1 &\n"
+                   "mpirun=$!\n"
+                   "for i in $(seq 600); do [ -s " + out + "/log.csv ] && break; sleep 0.1; done\n"
+                   "sleep 1\n"
+                   "kill -" + std::to_string(signal) + " $(pgrep -P $mpirun | tail -1)\n"
+                   "wait $mpirun\n"
+                   "echo exit=$?\n");
+        Command c = run("bash " + dir.file("signal.sh"));
+        std::string output = read_file(out + ".txt");
+        INFO(c.output << output);
+        if (signal == SIGINT) {
+            REQUIRE_THAT(c.output, Catch::Contains("exit=0"));
+            REQUIRE_THAT(output, Catch::Contains("interrupted at step"));
+            nn::Checkpoint saved = nn::load_checkpoint(out + "/model.ckpt");
+            REQUIRE(saved.step >= 1);
+            REQUIRE(saved.step < 100000);
+        } else {
+            REQUIRE_THAT(c.output, !Catch::Contains("exit=0"));
+            REQUIRE_THAT(output, Catch::Contains("signal 9") || Catch::Contains("Killed") ||
+                                     Catch::Contains("exited on signal"));
+        }
+    }
+}
