@@ -41,7 +41,7 @@ PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev z
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
-PROGRAMS := train sample eval compare bench bench_ops approx ngram
+PROGRAMS := train sample eval compare bench bench_ops approx ngram scaling
 LIB_SRC  := $(wildcard engine/*.cpp nn/*.cpp models/*.cpp tools/*/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
@@ -99,14 +99,15 @@ sanitize: deps
 	ln -sfn . build/sanitize/build
 	cd build/sanitize && ./tests
 
-# The benchmarks of the engine, of attention and of whole models; tables and plots
-# go to results/ (about 30 minutes on 2 cores).
-bench: all
+# The benchmarks of the engine, of attention, of whole models and of data-parallel
+# training; tables and plots go to results/ (about 35 minutes on 2 cores).
+bench: all data
 	$(BUILD)/bench_ops
 	$(BUILD)/approx
 	$(BUILD)/bench
 	$(BUILD)/bench --model
 	$(BUILD)/bench --model --task image
+	bash tools/experiments/distributed.sh
 
 # A few minutes of training on real data, then what the models learned (tools/demo.sh).
 demo: all data

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# austen.sh — issue 4's learning experiment: causal favor and softmax language models
+# austen.sh — the learning experiment: causal favor and softmax language models
 # of the same size, trained for the same steps on Jane Austen's novels (Persuasion
 # held out), under 30 minutes each on 2 cores. Favor keeps its random features fixed
-# (redrawing them slows learning here: see README.md, step 8 of the FAVOR+ tour). Then one plot of both
+# (redrawing them slows learning here: see docs/austen.md). Then one plot of both
 # learning curves and a table (results/austen.*).
 #
 #   bash tools/experiments/austen.sh            # after `make` and `make data`

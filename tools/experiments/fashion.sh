@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fashion.sh — issue 5's image experiment, the shape of the paper's ImageNet64 result at
+# fashion.sh — the image experiment, the shape of the paper's ImageNet64 result at
 # small scale: softmax, favor and relu attention at 3 and 6 layers, same width, same
 # steps, on Fashion-MNIST (L = 784 intensities); about 45 minutes on 2 cores. Then the
 # held-out curves and tables (results/fashion-{3,6}.{png,md}), test bits/dim on the

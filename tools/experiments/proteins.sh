@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# proteins.sh — issue 6's protein experiment (the paper's TrEMBL table at small scale):
+# proteins.sh — the protein experiment (the paper's TrEMBL table at small scale):
 # unidirectional (causal) and bidirectional (masked) language models over 18,801
 # distinct UniProt sequences, with softmax, favor and relu attention, same size and
 # steps; about an hour on 2 cores. Then the long-sequence setting: sequences joined

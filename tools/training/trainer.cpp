@@ -528,7 +528,9 @@ void finish(const Run& run) {
     // Training speed of this session: step time only (evaluations excluded).
     const double session_s = std::max(1e-9, run.elapsed - run.elapsed_before);
     summary.set("tokens_per_s", double(o.steps - run.start) * double(o.batch * o.task.seq_len) / session_s);
-    summary.set("sum_share", run.sum_seconds / session_s);  // of the step time, summing gradients
+    // Summing gradients over the processes: seconds per step, and their share of the step.
+    summary.set("sum_s_per_step", run.sum_seconds / double(std::max<int64_t>(1, o.steps - run.start)));
+    summary.set("sum_share", run.sum_seconds / session_s);
     const std::vector<double>& losses = run.train_losses;
     if (!losses.empty()) {
         size_t tail = std::max<size_t>(1, losses.size() / 10);
