@@ -31,7 +31,8 @@ std::pair<std::vector<float>, std::vector<float>> make_pair(const PairSpec& p, G
     std::vector<double> a(kDim, 0.0), b(kDim, 0.0);
     a[0] = std::sqrt(p.xx);
     b[0] = p.xy / a[0], b[1] = std::sqrt(p.yy - b[0] * b[0]);
-    Tensor rotation = gaussian_orthogonal_matrix(kDim, kDim, gen, RowScaling::SqrtD);  // rows of norm sqrt(d)
+    // rows of norm sqrt(d)
+    Tensor rotation = gaussian_orthogonal_matrix(kDim, kDim, gen, RowScaling::SqrtD);
     std::vector<float> x(kDim, 0.0f), y(kDim, 0.0f);
     for (int64_t i = 0; i < kDim; ++i)
         for (int64_t j = 0; j < kDim; ++j) {
@@ -52,8 +53,10 @@ std::vector<double> estimates(Mechanism kind, const std::vector<float>& x,
     Tensor k = mul_scalar(Tensor::from_data({1, 1, 1, kDim}, y), unscale);
     Tensor W = gaussian_iid_matrix(kDraws * kRows, kDim, gen);
     bool positive = kind == Mechanism::Favor;
-    std::vector<float> fx = (positive ? positive_random_features(q, W) : trig_features(q, W)).to_vector();
-    std::vector<float> fy = (positive ? positive_random_features(k, W) : trig_features(k, W)).to_vector();
+    auto phi = [&](const Tensor& x) {
+        return (positive ? positive_random_features(x, W) : trig_features(x, W)).to_vector();
+    };
+    std::vector<float> fx = phi(q), fy = phi(k);  // (N m), trig: (2 N m)
     const int64_t parts = positive ? 1 : 2, rows = kDraws * kRows;  // trig: [cos, sin]
     std::vector<double> out(kDraws, 0.0);
     for (int64_t draw = 0; draw < kDraws; ++draw) {
