@@ -127,7 +127,7 @@ TEST_CASE("Lemma 2: the variance of one entry's estimate, positive and trig, iid
 // Unit-variance inputs (build/approx's first regime) put |z|^2 near 10. Positive
 // features' variance e^{|z|^2} SM^2 (1 - e^{-|z|^2}) is then carried by draws with
 // g near 2 |z| = 6.3 standard deviations, which 160000 rows almost never see (1 in
-// 10^10 each): the sample variance is a few percent of the lemma's. Trigonometric
+// 10^10 each): the sample variance is under a tenth of the lemma's. Trigonometric
 // features' variance has no such tail, and the sample meets the lemma at the same pair.
 TEST_CASE("Lemma 2 at large |z|: positive features' variance lives in draws a sample misses",
           "[attention][approx]") {
