@@ -521,6 +521,21 @@ TEST_CASE("gnuplot script leaves out missing points and picks log bases", "[util
     CHECK_THAT(script, Contains("set ylabel 'loss ''nats'''"));  // quote doubled for gnuplot
     CHECK_THAT(script, Contains("$data_0_0 using 1:2 with linespoints"));
     CHECK_THAT(script, Contains("$data_1_0 using 1:2 with lines lw"));  // 100 points: no dots
+    CHECK_THAT(script, !Contains("dashtype") && !Contains("linecolor"));  // only when asked
+}
+
+TEST_CASE("gnuplot script: a dashed series in the colour of another", "[util]") {
+    PlotSpec plot = time_panel();
+    plot.series[0].color = 1;
+    Series predicted{"softmax, predicted", {256, 512}, {0.02, 0.08}};
+    predicted.dashed = true, predicted.color = 1;
+    plot.series.push_back(predicted);
+    std::string script = gnuplot_script("out/plot.png", {plot});
+    CHECK_THAT(script, Contains("$data_0_0 using 1:2 with linespoints pt 7 ps 0.8 lw 2 linecolor 1 "
+                                "title 'softmax'"));
+    CHECK_THAT(script, Contains("$data_0_1 using 1:2 with linespoints pt 7 ps 0.8 lw 2 title"));
+    CHECK_THAT(script, Contains("$data_0_2 using 1:2 with linespoints pt 6 ps 1 lw 2 dashtype 2 "
+                                "linecolor 1 title 'softmax, predicted'"));
 }
 
 TEST_CASE("plots reject bad input before running gnuplot", "[util]") {

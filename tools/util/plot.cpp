@@ -61,6 +61,17 @@ std::string logscale_command(const PlotSpec& plot, char axis) {
     return fmt::format("set logscale {} {}\n", axis, powers_of_two ? 2 : 10);
 }
 
+// "linespoints pt 7 ps 0.8 lw 2" and the like: dots (open circles if dashed) up to
+// kMaxPointsWithDots points, a dash type and a colour if the series asks.
+std::string curve_style(const Series& series, size_t points) {
+    std::string style = points > kMaxPointsWithDots ? "lines lw 1.5"
+                        : series.dashed            ? "linespoints pt 6 ps 1 lw 2"
+                                                   : "linespoints pt 7 ps 0.8 lw 2";
+    if (series.dashed) style += " dashtype 2";
+    if (series.color > 0) style += fmt::format(" linecolor {}", series.color);
+    return style;
+}
+
 void check_panel(const PlotSpec& plot) {
     PF_CHECK(plot.width > 0 && plot.height > 0 && plot.width <= 20000 && plot.height <= 20000,
              "plot '{}': size {}x{} pixels is not sensible", plot.title, plot.width, plot.height);
@@ -126,9 +137,8 @@ std::string gnuplot_script(const std::string& png_path, const std::vector<PlotSp
             for (size_t i = 0; i < series.x.size(); ++i)
                 points += drawable(plot, series.x[i], series.y[i]);
             if (points == 0) continue;  // nothing of it to draw; gnuplot would complain
-            const char* style =
-                points <= kMaxPointsWithDots ? "linespoints pt 7 ps 0.8 lw 2" : "lines lw 1.5";
-            curves.push_back(fmt::format("$data_{}_{} using 1:2 with {} title {}", p, s, style,
+            curves.push_back(fmt::format("$data_{}_{} using 1:2 with {} title {}", p, s,
+                                         curve_style(series, points),
                                          gnuplot_quote(series.title)));
         }
         script += fmt::format("plot {}\n", fmt::join(curves, ", \\\n     "));

@@ -8,7 +8,8 @@
 //   plot_png_panels("results/bench.png", {time, memory});     // side by side
 //
 // Each series is drawn as a line (with a dot per point when it has at most 60
-// points), with a legend below, a grid, and log scales if asked: base 2 for an axis
+// points; a dashed series, e.g. a prediction beside a measurement, with open circles),
+// with a legend below, a grid, and log scales if asked: base 2 for an axis
 // whose values are all powers of two (sequence lengths, feature counts), else base 10.
 // A NaN in x or y is a missing point (e.g. softmax attention out of memory at long L)
 // and is left out, as are values <= 0 on a log axis.
@@ -27,6 +28,8 @@ namespace pf {
 struct Series {
     std::string title{};
     std::vector<double> x{}, y{};  // the same length
+    bool dashed = false;
+    int color = 0;  // 0: gnuplot's next colour; n > 0: its n-th, to pair two series
 };
 
 struct PlotSpec {

@@ -1,0 +1,36 @@
+// feature_error.h — how far random features are from the softmax kernel, in theory: the
+// mean squared error of one estimated entry of the attention matrix (Performer paper,
+// Lemma 2). build/approx prints it beside the measured error; tests/test_feature_error.cpp
+// checks it against many independent draws of the features.
+//
+// x, y (d each) are a query and a key as the feature maps see them, scaled: x = q d^-1/4,
+// y = k d^-1/4, so that the entry is SM(x, y) = exp(x . y) = exp(q . k / sqrt(d)). With
+// z = x + y, Δ = x - y and m rows of W drawn iid from N(0, I_d):
+//
+//   positive  phi(x) = m^-1/2 exp(W x - |x|^2 / 2)
+//             MSE = (1/m) e^{|z|^2} SM^2 (1 - e^{-|z|^2})
+//   trig      phi(x) = m^-1/2 e^{|x|^2 / 2} [cos W x, sin W x]
+//             MSE = (1/2m) e^{|z|^2} SM^-2 (1 - e^{-|Δ|^2})^2
+//
+// Both estimators are unbiased, so the MSE is their variance, that of one row w over m:
+//   positive  one row gives e^{w.z - (|x|^2 + |y|^2)/2}, and E[e^{2 w.z}] = e^{2|z|^2}, so
+//             Var = e^{2|z|^2 - |x|^2 - |y|^2} - SM^2 = SM^2 (e^{|z|^2} - 1), using
+//             |z|^2 = |x|^2 + |y|^2 + 2 x.y;
+//   trig      one row gives e^{(|x|^2 + |y|^2)/2} cos(w.Δ) (cos a cos b + sin a sin b =
+//             cos(a - b)), and E[cos w.Δ] = e^{-|Δ|^2/2}, E[cos^2 w.Δ] = (1 + e^{-2|Δ|^2})/2,
+//             so Var = e^{|x|^2 + |y|^2} (1 - e^{-|Δ|^2})^2 / 2, with e^{|x|^2 + |y|^2} =
+//             e^{|z|^2} SM^-2.
+// Orthogonal rows (random_features.h) are not independent: these formulas are not theirs
+// (the paper's Theorem 2 bounds how much lower their error is).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace pf::nn {
+
+// The MSE of phi(x) . phi(y) as an estimate of exp(x . y), m iid rows, for scaled x, y (d).
+double positive_features_mse(std::span<const float> x, std::span<const float> y, int64_t m);
+double trig_features_mse(std::span<const float> x, std::span<const float> y, int64_t m);
+
+}  // namespace pf::nn
