@@ -22,6 +22,14 @@ void make_openblas_single_threaded() {
 
 std::atomic<int64_t> g_flops{0};
 
+std::mutex g_shape_log_mutex;
+std::atomic<std::vector<GemmShape>*> g_shape_log{nullptr};  // set by benchmarks only
+
+void log_shape(const GemmShape& shape) {
+    std::lock_guard<std::mutex> lock(g_shape_log_mutex);
+    if (std::vector<GemmShape>* log = g_shape_log.load()) log->push_back(shape);
+}
+
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
@@ -67,6 +75,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           int64_t ldc) {
     if (M == 0 || N == 0) return;
     make_openblas_single_threaded();
+    if (g_shape_log) log_shape({trans_a, trans_b, M, N, K, 1});
     // Small products are not worth waking threads for; inside a parallel region each
     // thread already has its own product.
     if (M * N * K < (int64_t(1) << 18) || inside_parallel_region()) {
@@ -108,6 +117,7 @@ void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t 
         return;
     }
     // Many products: one whole product per piece.
+    if (g_shape_log) log_shape({trans_a, trans_b, M, N, K, batch});
     parallel_pieces(batch, [&](int64_t i) {
         sgemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb,
               beta, C + i * stride_c, ldc);
@@ -142,5 +152,10 @@ void gemm_openblas_threaded(bool trans_a, bool trans_b, int64_t M, int64_t N, in
 
 int64_t flop_count() { return g_flops.load(); }
 void reset_flop_count() { g_flops = 0; }
+
+void set_shape_log(std::vector<GemmShape>* log) {
+    std::lock_guard<std::mutex> lock(g_shape_log_mutex);
+    g_shape_log.store(log);
+}
 
 }  // namespace pf::blas

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace pf::blas {
 
@@ -45,5 +46,14 @@ void gemm_openblas_threaded(bool trans_a, bool trans_b, int64_t M, int64_t N, in
 // the last reset, on any thread: benchmarks count a model's FLOPs this way.
 int64_t flop_count();
 void reset_flop_count();
+
+// The shapes of the products a piece of code computes, for benchmarks that time the
+// products alone (build/bench --model): while a log is set, every gemm() call and every
+// gemm_batched() of 4 or more products appends its shape, from any thread.
+struct GemmShape {
+    bool trans_a = false, trans_b = false;
+    int64_t M = 0, N = 0, K = 0, batch = 1;
+};
+void set_shape_log(std::vector<GemmShape>* log);  // nullptr: stop logging
 
 }  // namespace pf::blas

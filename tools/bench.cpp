@@ -257,6 +257,7 @@ double memory_total_mib() {
 
 struct StepTiming {
     double seconds = NAN, flops = NAN, peak_rss_mib = NAN;
+    std::vector<blas::GemmShape> products;  // the matrix products of one step
 };
 
 // Times `steps` full training steps (forward, cross-entropy, backward, clipping, AdamW)
@@ -276,16 +277,56 @@ StepTiming time_training_steps(const models::ModelConfig& config, int64_t batch,
         nn::clip_grad_norm(model.parameters(), 1.0f);
         optimizer.step();
     };
+    StepTiming t;
+    blas::set_shape_log(&t.products);
     step();
+    blas::set_shape_log(nullptr);
     reset_peak_rss();
     blas::reset_flop_count();
     double start = now_seconds();
     for (int i = 0; i < steps; ++i) step();
-    StepTiming t;
     t.seconds = (now_seconds() - start) / steps;
     t.flops = double(blas::flop_count()) / steps;
     t.peak_rss_mib = peak_rss_mib();
     return t;
+}
+
+// Seconds the products of `shapes` take alone, one after another (the best of 3), on
+// random matrices: what a step would take if it did nothing but its GEMMs.
+double time_products_alone(const std::vector<blas::GemmShape>& shapes) {
+    int64_t a_size = 0, b_size = 0, c_size = 0;
+    for (const blas::GemmShape& p : shapes) {
+        a_size = std::max(a_size, p.batch * p.M * p.K);
+        b_size = std::max(b_size, p.batch * p.K * p.N);
+        c_size = std::max(c_size, p.batch * p.M * p.N);
+    }
+    Generator gen(5);
+    Tensor a = Tensor::randn({a_size}, gen), b = Tensor::randn({b_size}, gen), c = Tensor::zeros({c_size});
+    double best = INFINITY;
+    for (int round = 0; round < 3; ++round) {
+        double start = now_seconds();
+        for (const blas::GemmShape& p : shapes) {
+            const int64_t lda = p.trans_a ? p.M : p.K, ldb = p.trans_b ? p.K : p.N;
+            blas::gemm_batched(p.batch, p.trans_a, p.trans_b, p.M, p.N, p.K, 1.0f, a.data(), lda,
+                               p.M * p.K, b.data(), ldb, p.K * p.N, 0.0f, c.mutable_data(), p.N,
+                               p.M * p.N);
+        }
+        best = std::min(best, now_seconds() - start);
+    }
+    return best;
+}
+
+// The rate of one large product, 1024 x 1024 x 1024, as the model's products run
+// (blas::gemm over the thread pool), in GFLOP/s: the machine's peak for this code.
+double large_gemm_gflops() {
+    Generator gen(6);
+    Tensor a = Tensor::randn({1024, 1024}, gen), b = Tensor::randn({1024, 1024}, gen),
+           c = Tensor::empty({1024, 1024});
+    double seconds = median_seconds(10, [&] {
+        blas::gemm(false, false, 1024, 1024, 1024, 1.0f, a.data(), 1024, b.data(), 1024, 0.0f,
+                   c.mutable_data(), 1024);
+    });
+    return 2.0 * 1024 * 1024 * 1024 / seconds / 1e9;
 }
 
 // Seconds to generate `count` tokens after one start token: recurrent decoding, then
@@ -336,6 +377,22 @@ models::ModelConfig bench_config(const Options& options, bool image) {
     return config;
 }
 
+// The step's matmul rate against one large GEMM's (step_vs_peak), and the ceiling: the
+// rate of the step's own products timed alone. What is between them is the time the
+// step spends outside GEMMs.
+void report_step_vs_peak(const StepTiming& step, ResultLine& result) {
+    const double peak = large_gemm_gflops(), alone_s = time_products_alone(step.products);
+    const double step_gflops = step.flops / step.seconds / 1e9, alone_gflops = step.flops / alone_s / 1e9;
+    fmt::print("  gemm 1024^3: {:.1f} GFLOP/s; the step's matmuls {:.1f} GFLOP/s ({:.2f} of it); "
+               "its {} products alone {:.1f} GFLOP/s ({:.2f}), {:.0f}% of the step\n",
+               peak, step_gflops, step_gflops / peak, step.products.size(), alone_gflops,
+               alone_gflops / peak, 100 * alone_s / step.seconds);
+    result.add("gemm_1024_gflops", peak)
+        .add("step_vs_peak", step_gflops / peak)
+        .add("products_alone_vs_peak", alone_gflops / peak)
+        .add("products_share_of_step", alone_s / step.seconds);
+}
+
 // Text: a training step of the reference configuration (vocab 256, D 256, 4 layers, 4
 // heads, ff 1024, L 1024, batch 8: 8192 tokens a step), its share of the machine's GEMM
 // rate, the same with softmax attention, and decoding a 1024-byte passage.
@@ -355,6 +412,7 @@ void text_model_bench(const Options& options, models::ModelConfig config, Result
                first.peak_rss_mib);
     double machine_gflops = sgemm_gflops();
     fmt::print("  cblas_sgemm (8192x256)(256x1024): {:.1f} GFLOP/s\n", machine_gflops);
+    report_step_vs_peak(first, result);
     result.add("tokens_per_s", tokens_per_s)
         .add("model_gflops", model_gflops)
         .add("sgemm_gflops", machine_gflops)
@@ -413,6 +471,7 @@ void image_model_bench(const Options& options, models::ModelConfig config, Resul
     std::string key = fmt::format("{}_", options.attention);
     result.add(key + fmt::format("step_s_{}", length), favor.seconds);
     result.add(key + fmt::format("peak_rss_mib_{}", length), favor.peak_rss_mib);
+    report_step_vs_peak(favor, result);
     if (config.attention.mechanism != nn::Mechanism::Softmax)
         image_softmax_step(config, length, steps, favor, result);
     models::ModelConfig small = config;
