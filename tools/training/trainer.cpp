@@ -578,7 +578,7 @@ int train(TrainOptions options) {
                         o.model.layers, o.model.attention.dim, o.model.attention.heads,
                         run.model->parameter_count(), o.batch * o.task.seq_len));
     if (run.processes.size() > 1)
-        run.say(fmt::format("{} processes of {} threads, each with a replica of the model",
+        run.say(fmt::format("{} processes ({} threads each), each with a replica of the model",
                             run.processes.size(), num_threads()));
     if (o.resume) run.say(fmt::format("resuming {} at step {} of {}", run.checkpoint_path, run.start, o.steps));
     g_interrupted = false;
