@@ -128,10 +128,11 @@ TEST_CASE("favor attention approaches softmax attention as m grows", "[attention
             double error = 0;
             for (int seed = 0; seed < 4; ++seed) {
                 Generator wgen(100 + seed);
-                Tensor W = gaussian_orthogonal_matrix(m, 16, wgen);
+                MechanismTensors random;
+                random.features = gaussian_orthogonal_matrix(m, 16, wgen);
                 AttentionConfig favor;
                 favor.causal = causal;
-                Tensor approx = attend(favor, W, q, k, v);
+                Tensor approx = attend(favor, random, q, k, v);
                 Tensor diff = sub(approx, exact);
                 error += mean(mul(diff, diff)).item();  // mean squared error
             }

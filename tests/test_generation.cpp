@@ -38,7 +38,7 @@ std::pair<int, std::string> sample_stdout(const TempDir& dir, const std::string&
 
 models::ModelConfig tiny_config(const std::string& attention, int64_t max_length) {
     models::ModelConfig config;
-    config.vocab = 11, config.layers = 2, config.ff = 32, config.max_length = max_length;
+    config.vocab = 11, config.layers = 2, config.ff = 32, config.attention.max_length = max_length;
     config.attention.dim = 16, config.attention.heads = 2, config.attention.features = 16;
     config.attention.mechanism = nn::parse_mechanism(attention);
     return config;

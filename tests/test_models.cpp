@@ -20,7 +20,7 @@ ModelConfig tiny_config(const std::string& attention) {
     c.layers = 2;
     c.attention.heads = 2;
     c.ff = 32;
-    c.max_length = 32;
+    c.attention.max_length = 32;
     c.attention.mechanism = nn::parse_mechanism(attention);
     c.attention.features = 16;
     c.attention.chunk = 4;
@@ -105,8 +105,8 @@ TEST_CASE("model settings survive a round trip through a checkpoint's map; bad o
                                                            Catch::Contains("not a whole decimal"));
     REQUIRE_THROWS_WITH(refused("model.layers", "2.5"), Catch::Contains("not a whole decimal"));
     REQUIRE_THROWS_WITH(refused("model.layers", "0"), Catch::Contains("0 is outside 1 .. "));
-    REQUIRE_THROWS_WITH(refused("model.attention", "linformer"),
-                        Catch::Contains("'linformer' is not one of softmax, favor"));
+    REQUIRE_THROWS_WITH(refused("model.attention", "performer"),
+                        Catch::Contains("'performer' is not one of softmax, favor"));
     REQUIRE_THROWS_WITH(refused("model.dropout", "nan"), Catch::Contains("not a finite number"));
     REQUIRE_THROWS_WITH(refused("model.dropout", "1"), Catch::Contains("outside 0 .. 0.99"));
     c.attention.heads = 3;

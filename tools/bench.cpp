@@ -343,7 +343,7 @@ void text_model_bench(const Options& options, models::ModelConfig config, Result
     const int64_t batch = options.quick ? 2 : 8, length = options.quick ? 256 : 1024;
     const int steps = int(options.steps ? options.steps : (options.quick ? 2 : 5));
     config.vocab = 256;
-    config.max_length = length;
+    config.attention.max_length = length;
     fmt::print("training step: vocab 256, D {}, {} layers, {} heads, ff {}, L {}, batch {}\n",
                config.attention.dim, config.layers, config.attention.heads, config.ff, length, batch);
     StepTiming first = time_training_steps(config, batch, length, steps);
@@ -402,7 +402,7 @@ void image_model_bench(const Options& options, models::ModelConfig config, Resul
     const int64_t side = options.quick ? 16 : 64, length = side * side * 3;
     const int steps = int(options.steps ? options.steps : 1);
     config.vocab = 257;
-    config.max_length = length;
+    config.attention.max_length = length;
     config.image_height = config.image_width = side;
     config.image_channels = 3;
     fmt::print("training step on {}x{}x3 images (L = {}), batch 1: D {}, {} layers, {} heads\n",
@@ -418,7 +418,7 @@ void image_model_bench(const Options& options, models::ModelConfig config, Resul
     models::ModelConfig small = config;
     small.image_height = small.image_width = 28;
     small.image_channels = 1;
-    small.max_length = 784;
+    small.attention.max_length = 784;
     auto [recurrent, full] = time_generation(small, options.quick ? 196 : 783);
     fmt::print("generating a 28x28 image: recurrent {:.2f} s, full forward per pixel {:.2f} s: "
                "{:.1f}x\n", recurrent, full, full / recurrent);
