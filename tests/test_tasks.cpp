@@ -167,10 +167,12 @@ TEST_CASE("tiny protein models learn: causal and masked", "[tasks]") {
 }
 
 TEST_CASE("protein padding is invisible to a bidirectional model, every mechanism", "[tasks]") {
-    for (std::string attention : {"softmax", "favor", "relu", "trig", "identity"}) {
+    for (std::string attention : {"softmax", "favor", "relu", "trig", "identity", "linformer",
+                                  "reformer"}) {
         INFO(attention);
         models::ModelConfig config;
         config.attention.causal = false;
+        config.attention.linformer_k = 8, config.attention.buckets = 4, config.attention.chunk = 4;
         config.vocab = data::protein::vocab_size();
         config.attention.dim = 16, config.attention.heads = 2, config.layers = 2, config.ff = 32, config.attention.features = 16;
         config.attention.mechanism = nn::parse_mechanism(attention);
