@@ -214,9 +214,11 @@ Tensor lsh_attention(const Tensor& q, const Tensor& v, const Tensor& rotations, 
     const int64_t hashes = rotations.shape()[0], m = chunk;
     Tensor buckets = lsh_buckets(q, rotations, key_mask);  // (hashes, B, H, L)
     Tensor order = argsort(buckets, -1);                   // by bucket, ties by position
-    // q, k, v with a zero row at position L, which the empty slots read.
+    // q / sqrt(d) (the scores' scale), k and v, each with a zero row at position L, which
+    // the empty slots read.
     auto extended = [&](const Tensor& x) { return concat({x, Tensor::zeros({B, H, 1, d})}, 2); };
-    Tensor qx = extended(q), kx = extended(lsh_keys(q)), vx = extended(v);
+    Tensor qx = extended(mul_scalar(q, 1.0f / std::sqrt(float(d))));
+    Tensor kx = extended(lsh_keys(q)), vx = extended(v);
     std::vector<Tensor> outputs, normalisers;
     for (int64_t r = 0; r < hashes; ++r) {
         ChunkLayout layout = chunk_layout(buckets.data() + r * B * H * L, order.data() + r * B * H * L,
@@ -230,7 +232,7 @@ Tensor lsh_attention(const Tensor& q, const Tensor& v, const Tensor& rotations, 
         Tensor values_before = chunks(vx, layout.previous), values = chunks(vx, layout.own);
         Tensor scores = concat({matmul(queries, keys_before, false, true),
                                 matmul(queries, keys, false, true)}, -1);  // (B, H, C, m, 2m)
-        scores = where(layout.allowed, mul_scalar(scores, 1.0f / std::sqrt(float(d))), layout.refused);
+        scores = where(layout.allowed, scores, layout.refused);
         Tensor p = softmax(scores);
         Tensor p_own = slice(p, -1, m, 2 * m);
         Tensor out = add(matmul(slice(p, -1, 0, m), values_before),

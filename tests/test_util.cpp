@@ -503,7 +503,7 @@ PngSize read_png_size(const std::string& path) {
 TEST_CASE("gnuplot script leaves out missing points and picks log bases", "[util]") {
     PlotSpec time = time_panel();
     PlotSpec loss{"Training loss", "step", "loss 'nats'"};
-    Series curve{"train", {}, {}};
+    Series curve{"train", {}, {}, "lc 3 dt 2"};
     for (int step = 0; step < 100; ++step)
         curve.x.push_back(step), curve.y.push_back(3.0 - step * 0.01);
     loss.series.push_back(curve);
@@ -521,6 +521,7 @@ TEST_CASE("gnuplot script leaves out missing points and picks log bases", "[util
     CHECK_THAT(script, Contains("set ylabel 'loss ''nats'''"));  // quote doubled for gnuplot
     CHECK_THAT(script, Contains("$data_0_0 using 1:2 with linespoints"));
     CHECK_THAT(script, Contains("$data_1_0 using 1:2 with lines lw"));  // 100 points: no dots
+    CHECK_THAT(script, Contains("lw 1.5 lc 3 dt 2 title 'train'"));     // its own style
 }
 
 TEST_CASE("plots reject bad input before running gnuplot", "[util]") {

@@ -128,7 +128,8 @@ std::string gnuplot_script(const std::string& png_path, const std::vector<PlotSp
             if (points == 0) continue;  // nothing of it to draw; gnuplot would complain
             const char* style =
                 points <= kMaxPointsWithDots ? "linespoints pt 7 ps 0.8 lw 2" : "lines lw 1.5";
-            curves.push_back(fmt::format("$data_{}_{} using 1:2 with {} title {}", p, s, style,
+            curves.push_back(fmt::format("$data_{}_{} using 1:2 with {}{} title {}", p, s, style,
+                                         series.style.empty() ? "" : " " + series.style,
                                          gnuplot_quote(series.title)));
         }
         script += fmt::format("plot {}\n", fmt::join(curves, ", \\\n     "));

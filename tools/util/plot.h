@@ -27,6 +27,7 @@ namespace pf {
 struct Series {
     std::string title{};
     std::vector<double> x{}, y{};  // the same length
+    std::string style{};           // more gnuplot style, e.g. "lc 3 dt 2" (colour 3, dashed)
 };
 
 struct PlotSpec {
