@@ -74,7 +74,8 @@ public:
     Tensor forward(const std::vector<int32_t>& tokens, int64_t batch, int64_t length,
                    const Tensor& key_mask = {});
 
-    // New random features for every attention layer (favor, trig, relu).
+    // New random features for every attention layer (favor, trig, relu), or new random
+    // rotations (reformer).
     void redraw_features(Generator& gen);
 
     // Recurrent decoding: one token per sequence in, the next position's logits (B, vocab) out.

@@ -12,7 +12,7 @@
 namespace pf::nn {
 
 const std::vector<std::string>& mechanism_names() {
-    static const std::vector<std::string> names = {"softmax", "favor", "trig",     "relu",
+    static const std::vector<std::string> names = {"softmax",  "favor",     "trig",    "relu",
                                                    "identity", "linformer", "reformer"};
     return names;
 }

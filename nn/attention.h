@@ -112,6 +112,7 @@ struct MechanismTensors {
 
 // Attention of per-head q, k, v (B, H, L, d) → (B, H, L, d) by config's mechanism, with
 // the mechanism's tensors. What MultiHeadAttention::forward runs between its projections.
+// Reformer's keys are its queries: k is not used (and may be undefined).
 Tensor attend(const AttentionConfig& config, const MechanismTensors& tensors, const Tensor& q,
               const Tensor& k, const Tensor& v, const Tensor& key_mask = {});
 
