@@ -184,6 +184,35 @@ TEST_CASE("LSH attention equals dense masked attention over the L x L matrix, va
     }
 }
 
+TEST_CASE("causal LSH attention: later positions hashed into the first bucket, which would "
+          "move the paper's equal chunks, change no earlier output", "[baselines][causality]") {
+    const int64_t L = 24, d = 4, m = 4, t = 12;
+    Generator gen(128);
+    Tensor R = random_rotations(1, d, 4, gen);
+    Tensor q = random_tensor({1, 1, L, d}, gen), v = random_tensor({1, 1, L, d}, gen);
+    // Positions t.. along R's first column: bucket 0, before every other bucket.
+    std::vector<float> later = q.to_vector();
+    for (int64_t j = t; j < L; ++j)
+        for (int64_t i = 0; i < d; ++i) later[j * d + i] = 5 * R.at({0, i, 0});
+    Tensor moved = Tensor::from_data(q.shape(), later);
+    NoGradGuard no_grad;
+    // The paper's chunks: the sorted order cut every m slots. There, some earlier
+    // position's chunk changes, and with it which keys it sees.
+    auto equal_chunks = [&](const Tensor& x) {
+        Tensor bucket = lsh_buckets(x, R), order = argsort(bucket, -1);
+        std::vector<int64_t> chunk(L);
+        for (int64_t k = 0; k < L; ++k) chunk[int64_t(order.data()[k])] = k / m;
+        return chunk;
+    };
+    std::vector<int64_t> before = equal_chunks(q), after = equal_chunks(moved);
+    REQUIRE(lsh_buckets(moved, R).at({0, 0, 0, L - 1}) == 0.0f);
+    REQUIRE_FALSE(std::equal(before.begin(), before.begin() + t, after.begin()));
+    // Here, every bucket starts its own chunks: outputs before t keep their bits.
+    Tensor base = lsh_attention(q, v, R, m, /*causal=*/true);
+    Tensor out = lsh_attention(moved, v, R, m, /*causal=*/true);
+    REQUIRE(same_bits(slice(out, 2, 0, t), slice(base, 2, 0, t)));
+}
+
 TEST_CASE("causal LSH attention: a position first in its bucket in every round outputs its "
           "own value", "[baselines]") {
     // Its only key is its own (at kSelfScore, the one score left in its row).
