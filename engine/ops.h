@@ -97,6 +97,16 @@ Tensor dropout(const Tensor& x, float p, Generator& gen);
 Tensor cumsum(const Tensor& x, int64_t axis);  // y_i = sum_{j <= i} x_j along axis
 Tensor cummax(const Tensor& x, int64_t axis);  // y_i = max_{j <= i} x_j along axis
 
+// ---- positions (ops_index.cpp) --------------------------------------------------------
+// Indices are float tensors of whole numbers. argsort(x, axis): for each line along
+// axis, the positions of its elements in ascending order, stable (ties by position),
+// NaN last; no gradient.  x: (..., n, ...) → same shape, values in [0, n)
+Tensor argsort(const Tensor& x, int64_t axis = -1);
+// gather(x, axis, index): y[a, k, i] = x[a, index[a, k], i] — whole slices picked along
+// axis (a: the axes before it, i: those after). Backward: a scatter-add.
+//   x: (A..., n, I...), index: (A..., p) → (A..., p, I...)
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
+
 // ---- causal attention products (ops_attention.cpp) --------------------------------------
 // causal_dot_product(q, k, v, chunk, c): y_i = sum_{j <= i} e^(c_j - c_i) (q_i . k_j) v_j,
 // fused and chunked (C positions at a time), memory O(L (m + dv)) per batch item. The

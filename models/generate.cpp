@@ -25,7 +25,7 @@ WindowedDecoder::WindowedDecoder(const SequenceModel& model, int64_t batch)
     : model_(model),
       window_(model.config().image_positions()
                   ? model.config().image_height * model.config().image_width * model.config().image_channels
-                  : model.config().max_length),
+                  : model.config().attention.max_length),
       decoder_(model.start_decoding(batch)) {}
 
 Tensor WindowedDecoder::step(const std::vector<int32_t>& tokens) {
@@ -88,7 +88,9 @@ std::vector<int32_t> generate_by_full_forward(SequenceModel& model, const std::v
     std::vector<int32_t> row = prompt;
     for (int64_t i = 0; i < count; ++i) {
         const int64_t last = int64_t(row.size()) - 1;
-        const int64_t start = model.config().image_positions() ? 0 : window_start(last, model.config().max_length);
+        const int64_t start = model.config().image_positions()
+                                  ? 0
+                                  : window_start(last, model.config().attention.max_length);
         const int64_t L = last + 1 - start;
         std::vector<int32_t> seen(row.begin() + start, row.end());
         Tensor logits = model.forward(seen, 1, L);  // (1, L, V): only the last row is used

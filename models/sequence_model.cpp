@@ -19,8 +19,16 @@ const Settings<ModelConfig>& model_settings() {
                   [](auto& c) -> auto& { return c.attention.features; }, 1);
         s.choice("model.feature_kind", "--feature-kind", "random features: iid or orthogonal rows",
                  [](auto& c) -> auto& { return c.attention.orthogonal; }, {"iid", "orthogonal"});
-        s.integer("model.chunk", "--chunk", "chunk length of causal linear attention",
+        s.integer("model.chunk", "--chunk",
+                  "chunk length: causal linear attention's blocks, reformer's chunks",
                   [](auto& c) -> auto& { return c.attention.chunk; }, 1);
+        s.integer("model.linformer_k", "--linformer-k",
+                  "linformer: rows k of the projections along the sequence",
+                  [](auto& c) -> auto& { return c.attention.linformer_k; }, 1);
+        s.integer("model.hashes", "--hashes", "reformer: rounds of hashing",
+                  [](auto& c) -> auto& { return c.attention.hashes; }, 1);
+        s.integer("model.buckets", "--buckets", "reformer: hash buckets of each round (even)",
+                  [](auto& c) -> auto& { return c.attention.buckets; }, 2);
         s.integer("model.layers", "--layers", "Transformer blocks",
                   [](auto& c) -> auto& { return c.layers; }, 1);
         s.integer("model.dim", "--dim", "model width D",
@@ -36,7 +44,7 @@ const Settings<ModelConfig>& model_settings() {
                  [](auto& c) -> auto& { return c.attention.causal; }, {"masked", "causal"});
         s.integer("model.vocab", "", "tokens", [](auto& c) -> auto& { return c.vocab; }, 2);
         s.integer("model.max_length", "", "longest sequence",
-                  [](auto& c) -> auto& { return c.max_length; }, 1);
+                  [](auto& c) -> auto& { return c.attention.max_length; }, 1);
         s.integer("model.image_height", "", "image rows (0: not an image model)",
                   [](auto& c) -> auto& { return c.image_height; }, 0);
         s.integer("model.image_width", "", "image columns",
@@ -49,6 +57,12 @@ const Settings<ModelConfig>& model_settings() {
 }
 
 void upgrade_model_settings(SettingsMap& map) {
+    // Settings of the baselines (linformer, reformer), newer than any checkpoint of the
+    // other mechanisms: absent, they take their defaults, which those ignore.
+    SettingsMap defaults;
+    model_settings().write(ModelConfig{}, defaults);
+    for (const char* key : {"model.linformer_k", "model.hashes", "model.buckets"})
+        if (!map.count(key)) map[key] = defaults.at(key);
     auto old = map.find("model.orthogonal");
     if (old == map.end() || map.count("model.feature_kind")) return;
     PF_CHECK(old->second == "0" || old->second == "1",
@@ -59,8 +73,7 @@ void upgrade_model_settings(SettingsMap& map) {
 
 void ModelConfig::validate() const {
     model_settings().check(*this);
-    PF_CHECK(attention.dim % attention.heads == 0, "width {} is not divisible by {} heads",
-             attention.dim, attention.heads);
+    nn::check_config(attention);
     PF_CHECK((image_height > 0) == (image_width > 0) && (image_width > 0) == (image_channels > 0),
              "image sizes {}x{}x{}: set all three or none", image_height, image_width,
              image_channels);
@@ -83,7 +96,7 @@ void ModelConfig::check_shapes(const nn::NamedTensors& weights, const std::strin
         expect("column_embedding.weight", {image_width, dim}, "image_width and dim");
         expect("channel_embedding.weight", {image_channels, dim}, "image_channels and dim");
     } else {
-        expect("position_embedding.weight", {max_length, dim}, "max_length and dim");
+        expect("position_embedding.weight", {attention.max_length, dim}, "max_length and dim");
     }
     // Count the blocks in the file before walking `layers` of them.
     int64_t blocks_in_file = std::count_if(weights.begin(), weights.end(), [](const auto& named) {
@@ -95,11 +108,21 @@ void ModelConfig::check_shapes(const nn::NamedTensors& weights, const std::strin
     PF_CHECK(blocks_in_file == layers, "{}: 'model.layers' is {}, but the file holds {} blocks",
              where, layers, blocks_in_file);
     const bool has_features = nn::uses_random_features(attention.mechanism);
+    const bool has_rotations = attention.mechanism == nn::Mechanism::Reformer;
+    const bool has_projections = attention.mechanism == nn::Mechanism::Linformer;
     for (int64_t i = 0; i < layers; ++i) {
         std::string block = "blocks." + std::to_string(i) + ".";
         expect(block + "mlp.up.weight", {dim, ff}, "dim and ff");
         if (has_features)
             expect(block + "attention.features", {features, dim / heads}, "features, dim and heads");
+        if (has_rotations)
+            expect(block + "attention.rotations",
+                   {attention.hashes, dim / heads, attention.buckets / 2},
+                   "hashes, dim, heads and buckets");
+        if (has_projections)
+            for (const char* matrix : {"E", "F"})
+                expect(block + "attention.sequence_projection." + matrix,
+                       {attention.linformer_k, attention.max_length}, "linformer_k and max_length");
     }
     expect("head.weight", {dim, vocab}, "dim and vocab");
 }
@@ -118,7 +141,7 @@ SequenceModel::SequenceModel(const ModelConfig& config, Generator& init, Generat
         channel_table_ = &register_module("channel_embedding", std::make_unique<nn::Embedding>(config.image_channels, D, init));
     } else {
         position_table_ = &register_module("position_embedding",
-                                           std::make_unique<nn::Embedding>(config.max_length, D, init));
+                                           std::make_unique<nn::Embedding>(config.attention.max_length, D, init));
     }
     nn::BlockConfig block;
     block.attention = config.attention;
@@ -135,9 +158,9 @@ SequenceModel::SequenceModel(const ModelConfig& config, Generator& init, Generat
 Tensor SequenceModel::position_embedding(int64_t first, int64_t length) const {
     std::vector<int32_t> ids(length);
     if (!config_.image_positions()) {
-        PF_CHECK(first + length <= config_.max_length,
+        PF_CHECK(first + length <= config_.attention.max_length,
                  "sequence of {} positions is longer than the model's maximum {}", first + length,
-                 config_.max_length);
+                 config_.attention.max_length);
         for (int64_t i = 0; i < length; ++i) ids[i] = int32_t(first + i);
         return position_table_->forward(ids, {length});
     }

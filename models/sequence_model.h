@@ -25,12 +25,12 @@
 namespace pf::models {
 
 struct ModelConfig {
-    // The attention of every block; its width D and heads are the model's, and its
-    // causal flag the objective's (causal: next token; not: masked, bidirectional).
+    // The attention of every block; its width D, heads and longest sequence (the
+    // learned positions') are the model's, and its causal flag the objective's
+    // (causal: next token; not: masked, bidirectional).
     nn::AttentionConfig attention;
     int64_t vocab = 256;
     int64_t layers = 4, ff = 1024;      // blocks; hidden width of their MLPs
-    int64_t max_length = 1024;          // longest sequence (learned positions)
     float dropout = 0.0f;
     // Factorised image positions (all three > 0) instead of learned ones.
     int64_t image_height = 0, image_width = 0, image_channels = 0;
@@ -50,8 +50,10 @@ struct ModelConfig {
 
 // Every setting of ModelConfig: checkpoint keys "model.*", flags such as --attention.
 const Settings<ModelConfig>& model_settings();
-// Checkpoints written before there was a settings table kept the feature kind as
-// "model.orthogonal" = 1 or 0: rewrites it as "model.feature_kind" (orthogonal, iid).
+// Reads a checkpoint's settings as they are now written: fills the baselines' settings
+// (model.linformer_k, model.hashes, model.buckets), which older checkpoints lack, with
+// their defaults; and checkpoints written before there was a settings table kept the
+// feature kind as "model.orthogonal" = 1 or 0: rewrites it as "model.feature_kind".
 void upgrade_model_settings(SettingsMap& map);
 
 // Per-layer recurrent state of a decoding causal model.
@@ -72,7 +74,8 @@ public:
     Tensor forward(const std::vector<int32_t>& tokens, int64_t batch, int64_t length,
                    const Tensor& key_mask = {});
 
-    // New random features for every attention layer (favor, trig, relu).
+    // New random features for every attention layer (favor, trig, relu), or new random
+    // rotations (reformer).
     void redraw_features(Generator& gen);
 
     // Recurrent decoding: one token per sequence in, the next position's logits (B, vocab) out.

@@ -45,13 +45,13 @@ const Settings<TaskConfig>& task_settings() {
 void configure_model(ModelConfig& model, const TaskConfig& task, const ImageShape& image) {
     model.attention.causal = task.kind != TaskKind::Protein || task.objective == Objective::Causal;
     model.image_height = model.image_width = model.image_channels = 0;
-    model.max_length = task.seq_len;
+    model.attention.max_length = task.seq_len;
     switch (task.kind) {
         case TaskKind::Text: model.vocab = kByteTokens; break;
         case TaskKind::Protein: model.vocab = protein::vocab_size(); break;
         case TaskKind::Image:
             model.vocab = kImageIntensities + 1;  // and the start token
-            model.max_length = image.length();
+            model.attention.max_length = image.length();
             model.image_height = image.height;
             model.image_width = image.width;
             model.image_channels = image.channels;

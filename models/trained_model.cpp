@@ -17,9 +17,9 @@ SavedSettings read_saved_settings(const nn::Checkpoint& checkpoint) {
     }
     saved.model.check_shapes(checkpoint.with_prefix("model."), where);
     // The task sizes the position table to the sequence length: it must be the table's.
-    PF_CHECK(saved.model.image_positions() || saved.task.seq_len <= saved.model.max_length,
+    PF_CHECK(saved.model.image_positions() || saved.task.seq_len <= saved.model.attention.max_length,
              "{}: 'train.seq_len' is {}, longer than 'model.max_length' {}", where,
-             saved.task.seq_len, saved.model.max_length);
+             saved.task.seq_len, saved.model.attention.max_length);
     return saved;
 }
 

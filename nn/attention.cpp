@@ -3,6 +3,7 @@
 #include "nn/attention.h"
 
 #include "engine/ops.h"
+#include "nn/baselines.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +12,8 @@
 namespace pf::nn {
 
 const std::vector<std::string>& mechanism_names() {
-    static const std::vector<std::string> names = {"softmax", "favor", "trig", "relu", "identity"};
+    static const std::vector<std::string> names = {"softmax",  "favor",     "trig",    "relu",
+                                                   "identity", "linformer", "reformer"};
     return names;
 }
 
@@ -28,6 +30,27 @@ std::string mechanism_name(Mechanism mechanism) { return mechanism_names().at(si
 bool uses_random_features(Mechanism mechanism) {
     return mechanism == Mechanism::Favor || mechanism == Mechanism::Trig ||
            mechanism == Mechanism::Relu;
+}
+
+void check_config(const AttentionConfig& config) {
+    const std::string name = mechanism_name(config.mechanism);
+    PF_CHECK(config.heads >= 1 && config.dim % config.heads == 0,
+             "attention: width {} is not divisible by {} heads", config.dim, config.heads);
+    PF_CHECK(config.max_length >= 1 && config.chunk >= 1, "attention: max_length {} and chunk {} "
+             "must be at least 1", config.max_length, config.chunk);
+    PF_CHECK(!uses_random_features(config.mechanism) || config.features >= 1,
+             "attention: {} needs at least one random feature", name);
+    PF_CHECK(config.mechanism != Mechanism::Linformer || !config.causal,
+             "attention: linformer cannot be causal: its projections E and F mix every position, "
+             "later ones included, into each projected key and value (use it for bidirectional, "
+             "masked models)");
+    PF_CHECK(config.mechanism != Mechanism::Linformer || config.linformer_k >= 1,
+             "attention: linformer needs k >= 1 projected rows, not {}", config.linformer_k);
+    PF_CHECK(config.mechanism != Mechanism::Reformer ||
+                 (config.hashes >= 1 && config.buckets >= 2 && config.buckets % 2 == 0),
+             "attention: reformer needs at least one round of hashing ({}) and an even number of "
+             "buckets, at least 2 ({}): each rotation's directions and their opposites",
+             config.hashes, config.buckets);
 }
 
 // ---- feature maps ------------------------------------------------------------------
@@ -241,13 +264,20 @@ LinearFeatures linear_features(const AttentionConfig& config, const Tensor& feat
     return f;
 }
 
-Tensor attend(const AttentionConfig& config, const Tensor& features, const Tensor& q,
+Tensor attend(const AttentionConfig& config, const MechanismTensors& tensors, const Tensor& q,
               const Tensor& k, const Tensor& v, const Tensor& key_mask) {
-    check_key_mask(key_mask, k);
-    if (config.mechanism == Mechanism::Identity) return v;
-    if (config.mechanism == Mechanism::Softmax)
-        return softmax_attention(q, k, v, config.causal, key_mask);
-    LinearFeatures f = linear_features(config, features, q, k, key_mask);
+    check_key_mask(key_mask, q);
+    switch (config.mechanism) {
+        case Mechanism::Identity: return v;
+        case Mechanism::Softmax: return softmax_attention(q, k, v, config.causal, key_mask);
+        case Mechanism::Linformer:
+            check_config(config);  // not causal
+            return linformer_attention(q, k, v, tensors.E, tensors.F, key_mask);
+        case Mechanism::Reformer:  // keys are the queries: k is not used
+            return lsh_attention(q, v, tensors.rotations, config.chunk, config.causal, key_mask);
+        default: break;
+    }
+    LinearFeatures f = linear_features(config, tensors.features, q, k, key_mask);
     if (key_mask.defined()) {
         // Padded keys get phi = 0: they add nothing to numerator or denominator.
         int64_t B = key_mask.shape()[0], L = key_mask.shape()[1];
@@ -259,33 +289,48 @@ Tensor attend(const AttentionConfig& config, const Tensor& features, const Tenso
 // ---- the module ------------------------------------------------------------------------
 
 MultiHeadAttention::MultiHeadAttention(const AttentionConfig& config, Generator& gen)
-    : config_(config), head_dim_(config.dim / config.heads) {
+    : config_(config), head_dim_(config.heads >= 1 ? config.dim / config.heads : 0) {
+    check_config(config);
     const int64_t D = config.dim;
-    PF_CHECK(config.heads >= 1 && D % config.heads == 0,
-             "attention: width {} is not divisible by {} heads", D, config.heads);
-    PF_CHECK(!uses_random_features(config.mechanism) || config.features >= 1,
-             "attention: {} needs at least one random feature", mechanism_name(config.mechanism));
     // GPT-2's initialisation: N(0, 0.02^2) weights, zero biases.
     auto weight = [&](const char* name) {
         return register_parameter(name, Tensor::randn({D, D}, gen, 0.0f, 0.02f));
     };
     auto bias = [&](const char* name) { return register_parameter(name, Tensor::zeros({D})); };
     w_q_ = weight("query.weight"), b_q_ = bias("query.bias");
-    w_k_ = weight("key.weight"), b_k_ = bias("key.bias");
+    if (config.mechanism != Mechanism::Reformer)  // reformer's keys are its queries
+        w_k_ = weight("key.weight"), b_k_ = bias("key.bias");
     w_v_ = weight("value.weight"), b_v_ = bias("value.bias");
     w_out_ = weight("out.weight"), b_out_ = bias("out.bias");
-    if (uses_random_features(config.mechanism)) {
-        features_ = register_buffer("features", Tensor::zeros({config.features, head_dim_}));
-        redraw_features(gen);
+    if (uses_random_features(config.mechanism))
+        tensors_.features = register_buffer("features", Tensor::zeros({config.features, head_dim_}));
+    if (config.mechanism == Mechanism::Reformer)
+        tensors_.rotations = register_buffer(
+            "rotations", Tensor::zeros({config.hashes, head_dim_, config.buckets / 2}));
+    redraw_features(gen);
+    if (config.mechanism == Mechanism::Linformer) {
+        // N(0, 1/k) entries, the random projection of the Linformer paper's analysis.
+        const float scale = 1.0f / std::sqrt(float(config.linformer_k));
+        auto projection = [&](const char* name) {
+            Shape shape{config.linformer_k, config.max_length};
+            return register_parameter(name, Tensor::randn(shape, gen, 0.0f, scale));
+        };
+        tensors_.E = projection("sequence_projection.E");
+        tensors_.F = projection("sequence_projection.F");
     }
 }
 
+// New values in the buffers' own storage (the registry holds the same handles).
 void MultiHeadAttention::redraw_features(Generator& gen) {
-    if (!features_.defined()) return;
-    Tensor fresh = config_.orthogonal
-                       ? gaussian_orthogonal_matrix(config_.features, head_dim_, gen)
-                       : gaussian_iid_matrix(config_.features, head_dim_, gen);
-    std::copy_n(fresh.data(), fresh.numel(), features_.mutable_data());  // same storage: a buffer
+    auto refill = [](Tensor& buffer, const Tensor& fresh) {
+        std::copy_n(fresh.data(), fresh.numel(), buffer.mutable_data());
+    };
+    if (tensors_.features.defined())
+        refill(tensors_.features, config_.orthogonal
+                                      ? gaussian_orthogonal_matrix(config_.features, head_dim_, gen)
+                                      : gaussian_iid_matrix(config_.features, head_dim_, gen));
+    if (tensors_.rotations.defined())
+        refill(tensors_.rotations, random_rotations(config_.hashes, head_dim_, config_.buckets, gen));
 }
 
 // x (B, L, D) → q, k, v (B, H, L, d) → attention → (B, L, D)
@@ -296,8 +341,8 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_mask) {
     auto heads = [&](const Tensor& w, const Tensor& b) {  // (B, L, D) → (B, H, L, d)
         return permute(reshape(linear(x, w, b), {B, L, H, d}), {0, 2, 1, 3});
     };
-    Tensor out = attend(config_, features_, heads(w_q_, b_q_), heads(w_k_, b_k_), heads(w_v_, b_v_),
-                        key_mask);
+    Tensor keys = w_k_.defined() ? heads(w_k_, b_k_) : Tensor();  // reformer: none
+    Tensor out = attend(config_, tensors_, heads(w_q_, b_q_), keys, heads(w_v_, b_v_), key_mask);
     out = reshape(permute(out, {0, 2, 1, 3}), {B, L, H * d});  // (B, L, D)
     return linear(out, w_out_, b_out_);
 }
@@ -367,13 +412,16 @@ Tensor MultiHeadAttention::decode_step(const Tensor& x_t, DecodeState& state) co
     auto heads = [&](const Tensor& w, const Tensor& b) {  // (B, D) → (B, H, 1, d)
         return reshape(linear(x_t, w, b), {B, H, 1, d});
     };
-    Tensor q = heads(w_q_, b_q_), k = heads(w_k_, b_k_), v = heads(w_v_, b_v_), out;
+    Tensor q = heads(w_q_, b_q_), v = heads(w_v_, b_v_), out;
+    Tensor k = w_k_.defined() ? heads(w_k_, b_k_) : Tensor();  // reformer: none
     if (config_.mechanism == Mechanism::Identity) {
         out = v;
     } else if (config_.mechanism == Mechanism::Softmax) {
         out = decode_softmax(q, k, v, state);
+    } else if (config_.mechanism == Mechanism::Reformer) {
+        out = decode_lsh(q, v, tensors_.rotations, config_.chunk, state);
     } else {
-        LinearFeatures f = linear_features(config_, features_, q, k);
+        LinearFeatures f = linear_features(config_, tensors_.features, q, k);
         out = decode_linear(f.phi_q, f.phi_k, f.key_log_scale, v, state);
     }
     state.position++;

@@ -13,6 +13,13 @@
 //   relu      phi(x) = relu(W x^) + 1e-3: Performer-ReLU, a different kernel
 //   identity  out = v: no attention at all, the speed limit ("X (OPT)" in the paper)
 //
+// and the paper's two rivals (nn/baselines.h):
+//
+//   linformer out = softmax(q (E k)^T / sqrt(d)) (F v)       O(L k d), learned E, F (k x L)
+//             project keys and values along the sequence; bidirectional only
+//   reformer  LSH attention: shared queries and keys, hashed into buckets by random
+//             rotations, attention within chunks of the bucket-sorted order
+//
 // Causal attention lets position i see positions j <= i only: a mask for softmax,
 // prefix sums for the linear mechanisms (engine causal_dot_product, chunked).
 // The usual use is the module below; the functions are its steps, exposed for the
@@ -28,7 +35,7 @@
 
 namespace pf::nn {
 
-enum class Mechanism { Softmax, Favor, Trig, Relu, Identity };
+enum class Mechanism { Softmax, Favor, Trig, Relu, Identity, Linformer, Reformer };
 // The mechanisms' names, in the enum's order: the one list of them ("softmax", ...).
 const std::vector<std::string>& mechanism_names();
 Mechanism parse_mechanism(const std::string& name);  // throws pf::Error on an unknown name
@@ -81,17 +88,32 @@ Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, cons
 struct AttentionConfig {
     int64_t dim = 256;                      // D
     int64_t heads = 4;                      // H
+    int64_t max_length = 1024;              // longest sequence (linformer: E, F's columns)
     Mechanism mechanism = Mechanism::Favor;
     bool causal = true;
     int64_t features = 128;                 // m (favor, trig, relu)
     bool orthogonal = true;                 // orthogonal (rows of chi norms) or iid features
-    int64_t chunk = 64;                     // chunk of the causal linear attention op
+    int64_t chunk = 64;                     // causal linear attention's blocks; reformer's chunks
+    int64_t linformer_k = 256;              // k: rows of linformer's E and F
+    int64_t hashes = 4;                     // reformer: rounds of hashing
+    int64_t buckets = 32;                   // reformer: buckets of each round (even)
+};
+
+// Throws pf::Error naming the problem: D not divisible by H, a linear mechanism without
+// features, a causal linformer, an odd number of buckets.
+void check_config(const AttentionConfig& config);
+
+// What a mechanism uses besides q, k and v: drawn (buffers) or learned (parameters).
+struct MechanismTensors {
+    Tensor features;   // favor, trig, relu: random features W (m, d)
+    Tensor rotations;  // reformer: random rotations R (hashes, d, buckets / 2)
+    Tensor E, F;       // linformer: learned projections of keys and values (k, max_length)
 };
 
 // Attention of per-head q, k, v (B, H, L, d) → (B, H, L, d) by config's mechanism, with
-// random features (m, d) for favor, trig and relu. What MultiHeadAttention::forward
-// runs between its projections.
-Tensor attend(const AttentionConfig& config, const Tensor& features, const Tensor& q,
+// the mechanism's tensors. What MultiHeadAttention::forward runs between its projections.
+// Reformer's keys are its queries: k is not used (and may be undefined).
+Tensor attend(const AttentionConfig& config, const MechanismTensors& tensors, const Tensor& q,
               const Tensor& k, const Tensor& v, const Tensor& key_mask = {});
 
 // The feature maps of a linear mechanism (favor, trig, relu) for per-head q and k, as
@@ -108,12 +130,15 @@ LinearFeatures linear_features(const AttentionConfig& config, const Tensor& feat
 //   linear mechanisms: per (batch, head) S = sum_j e^(c_j - c) phi(k_j) v_j^T (m x d) and
 //     z = sum_j e^(c_j - c) phi(k_j) (m) on the scale of c, the largest key stabiliser so
 //     far (favor; 0 for the others): O(m d) per head, whatever the length;
-//   softmax: every key and value so far (a KV cache), O(t d) per head.
+//   softmax: every key and value so far (a KV cache), O(t d) per head;
+//   reformer: the same, and which positions each round hashed to each bucket.
 struct DecodeState {
     int64_t position = 0;
     std::vector<double> S, z;         // (B, H, m, d) and (B, H, m), allocated at position 0
     std::vector<float> key_scale;     // c: (B, H)
-    Tensor keys, values;              // softmax: (B, H, t, d)
+    Tensor keys, values;              // softmax, reformer: (B, H, t, d)
+    // reformer: [(round * B H + batch * H + head) * buckets + bucket] → positions, in order
+    std::vector<std::vector<int64_t>> bucket_members;
 };
 // Softmax: appends k and v to the cache; q attends to every position so far.
 Tensor decode_softmax(const Tensor& q, const Tensor& k, const Tensor& v, DecodeState& state);
@@ -130,9 +155,11 @@ public:
     // x: (B, L, D) → (B, L, D); key_mask (B, L) optional (1 real, 0 padding).
     Tensor forward(const Tensor& x, const Tensor& key_mask = {});
 
-    // Draw new random features W in place (for favor, trig, relu; else no-op).
+    // Draw new random features W in place (for favor, trig, relu), or reformer's
+    // random rotations; else a no-op.
     void redraw_features(Generator& gen);
-    const Tensor& features() const { return features_; }  // (m, d)
+    const Tensor& features() const { return tensors_.features; }  // (m, d)
+    const MechanismTensors& mechanism_tensors() const { return tensors_; }
     const AttentionConfig& config() const { return config_; }
 
     // Recurrent decoding of a causal layer: one position at a time, x_t: (B, D) →
@@ -143,9 +170,9 @@ public:
 private:
     AttentionConfig config_;
     int64_t head_dim_;
-    Tensor w_q_, w_k_, w_v_, w_out_;        // (D, D) each
+    Tensor w_q_, w_k_, w_v_, w_out_;        // (D, D) each; reformer has no w_k_ (keys are queries)
     Tensor b_q_, b_k_, b_v_, b_out_;        // (D) each
-    Tensor features_;                       // (m, d), a buffer
+    MechanismTensors tensors_;              // buffers (features, rotations) or parameters (E, F)
 };
 
 }  // namespace pf::nn

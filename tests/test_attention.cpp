@@ -12,17 +12,24 @@ using namespace pf::nn;
 using namespace pf::testing;
 
 namespace {
-const Mechanism kAllMechanisms[] = {Mechanism::Softmax, Mechanism::Favor, Mechanism::Trig,
-                                    Mechanism::Relu, Mechanism::Identity};
+const Mechanism kAllMechanisms[] = {Mechanism::Softmax,  Mechanism::Favor,    Mechanism::Trig,
+                                    Mechanism::Relu,     Mechanism::Identity, Mechanism::Linformer,
+                                    Mechanism::Reformer};
+// Linformer is bidirectional only: a causal one is refused.
+const Mechanism kCausalMechanisms[] = {Mechanism::Softmax, Mechanism::Favor,    Mechanism::Trig,
+                                       Mechanism::Relu,    Mechanism::Identity, Mechanism::Reformer};
 
 AttentionConfig small_config(Mechanism mechanism, bool causal) {
     AttentionConfig config;
     config.dim = 16;
     config.heads = 2;
+    config.max_length = 32;
     config.mechanism = mechanism;
     config.causal = causal;
     config.features = 32;
     config.chunk = 4;  // several chunks, and a partial one, at the lengths used here
+    config.linformer_k = 8;
+    config.hashes = 2, config.buckets = 2;  // reformer: buckets of several chunks
     return config;
 }
 
@@ -63,7 +70,7 @@ TEST_CASE("gradient: causal_dot_product", "[attention][gradient]") {
 }
 
 TEST_CASE("every causal mechanism is causal: no gradient from later positions", "[attention]") {
-    for (Mechanism mechanism : kAllMechanisms) {
+    for (Mechanism mechanism : kCausalMechanisms) {
         INFO(mechanism_name(mechanism));
         Generator gen(62);
         MultiHeadAttention attention(small_config(mechanism, true), gen);
@@ -128,10 +135,11 @@ TEST_CASE("favor attention approaches softmax attention as m grows", "[attention
             double error = 0;
             for (int seed = 0; seed < 4; ++seed) {
                 Generator wgen(100 + seed);
-                Tensor W = gaussian_orthogonal_matrix(m, 16, wgen);
+                MechanismTensors random;
+                random.features = gaussian_orthogonal_matrix(m, 16, wgen);
                 AttentionConfig favor;
                 favor.causal = causal;
-                Tensor approx = attend(favor, W, q, k, v);
+                Tensor approx = attend(favor, random, q, k, v);
                 Tensor diff = sub(approx, exact);
                 error += mean(mul(diff, diff)).item();  // mean squared error
             }
@@ -146,7 +154,7 @@ TEST_CASE("favor attention approaches softmax attention as m grows", "[attention
 
 TEST_CASE("recurrent decoding reproduces the causal forward position by position",
           "[attention]") {
-    for (Mechanism mechanism : kAllMechanisms) {
+    for (Mechanism mechanism : kCausalMechanisms) {
         INFO(mechanism_name(mechanism));
         Generator gen(65);
         MultiHeadAttention attention(small_config(mechanism, true), gen);
@@ -197,6 +205,7 @@ TEST_CASE("decode_linear, position by position, equals causal linear attention o
 TEST_CASE("padding is invisible: real positions' outputs do not change", "[attention]") {
     for (Mechanism mechanism : kAllMechanisms) {
         for (bool causal : {false, true}) {
+            if (causal && mechanism == Mechanism::Linformer) continue;
             INFO(mechanism_name(mechanism) << " causal " << causal);
             Generator gen(66);
             MultiHeadAttention attention(small_config(mechanism, causal), gen);
@@ -264,6 +273,7 @@ TEST_CASE("gradient: feature maps", "[attention][gradient]") {
 TEST_CASE("gradient: the whole attention module, every mechanism", "[attention][gradient]") {
     for (Mechanism mechanism : kAllMechanisms) {
         for (bool causal : {false, true}) {
+            if (causal && mechanism == Mechanism::Linformer) continue;
             INFO(mechanism_name(mechanism) << " causal " << causal);
             AttentionConfig config = small_config(mechanism, causal);
             config.dim = 8;
@@ -282,6 +292,13 @@ TEST_CASE("gradient: the whole attention module, every mechanism", "[attention][
                 inputs.push_back(p);
             }
             if (mechanism == Mechanism::Relu) continue;  // kinks: covered by the feature-map test
+            if (mechanism == Mechanism::Reformer) {
+                // Hashing is a step function: a finite difference may cross into another
+                // bucket. Zero rotations put every position in bucket 0 whatever q is: the
+                // sorted order is then the sequence, chunked (hashing: test_baselines.cpp).
+                Tensor rotations = attention.mechanism_tensors().rotations;
+                std::fill_n(rotations.mutable_data(), rotations.numel(), 0.0f);
+            }
             auto f = [&](const std::vector<Tensor>& t) { return attention.forward(t[0]); };
             REQUIRE_GRADIENTS(f, inputs);
         }
@@ -308,6 +325,42 @@ TEST_CASE("features are a redrawable buffer; bad configurations are refused", "[
     REQUIRE_THROWS_WITH(attention.forward(Tensor::zeros({2, 3, 15})), Catch::Contains("(2, 3, 15)"));
     REQUIRE_THROWS_WITH(attention.forward(Tensor::zeros({2, 3, 16}), Tensor::ones({2, 4})),
                         Catch::Contains("key_mask"));
+}
+
+TEST_CASE("reformer: rotations are a redrawable buffer and keys are the queries; linformer: "
+          "E and F are parameters, and a causal linformer is refused", "[attention]") {
+    Generator gen(74);
+    MultiHeadAttention reformer(small_config(Mechanism::Reformer, true), gen);
+    auto buffers = reformer.named_buffers();
+    REQUIRE(buffers.size() == 1);
+    REQUIRE(buffers[0].first == "rotations");
+    REQUIRE(buffers[0].second.shape() == Shape{2, 8, 1});  // (hashes, d, buckets / 2)
+    std::vector<float> before = buffers[0].second.to_vector();
+    reformer.redraw_features(gen);
+    REQUIRE(buffers[0].second.to_vector() != before);
+    REQUIRE(buffers[0].second.to_vector() == reformer.mechanism_tensors().rotations.to_vector());
+    REQUIRE(reformer.parameter_count() == 3 * (16 * 16 + 16));  // query, value, out: no key.*
+    for (auto& [name, p] : reformer.named_parameters()) REQUIRE(name.rfind("key.", 0) != 0);
+
+    MultiHeadAttention linformer(small_config(Mechanism::Linformer, false), gen);
+    REQUIRE(linformer.named_buffers().empty());
+    int projections = 0;
+    for (auto& [name, p] : linformer.named_parameters())
+        if (name.rfind("sequence_projection.", 0) == 0) {
+            REQUIRE(p.shape() == Shape{8, 32});  // (k, max_length)
+            ++projections;
+        }
+    REQUIRE(projections == 2);
+    REQUIRE_THROWS_WITH(MultiHeadAttention(small_config(Mechanism::Linformer, true), gen),
+                        Catch::Contains("linformer cannot be causal") &&
+                            Catch::Contains("later ones included"));
+    AttentionConfig odd = small_config(Mechanism::Reformer, true);
+    odd.buckets = 3;
+    REQUIRE_THROWS_WITH(MultiHeadAttention(odd, gen), Catch::Contains("even number of buckets"));
+    // A sequence longer than linformer's projections is refused by name.
+    REQUIRE_THROWS_WITH(linformer.forward(Tensor::zeros({1, 33, 16})), Catch::Contains("33 positions"));
+    // A bidirectional layer does not decode recurrently.
+    REQUIRE_THROWS_WITH(linformer.start_decoding(), Catch::Contains("causal"));
 }
 
 TEST_CASE("favor features stay finite for long vectors: causal attention of large keys",

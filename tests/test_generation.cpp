@@ -38,9 +38,10 @@ std::pair<int, std::string> sample_stdout(const TempDir& dir, const std::string&
 
 models::ModelConfig tiny_config(const std::string& attention, int64_t max_length) {
     models::ModelConfig config;
-    config.vocab = 11, config.layers = 2, config.ff = 32, config.max_length = max_length;
+    config.vocab = 11, config.layers = 2, config.ff = 32, config.attention.max_length = max_length;
     config.attention.dim = 16, config.attention.heads = 2, config.attention.features = 16;
     config.attention.mechanism = nn::parse_mechanism(attention);
+    config.attention.chunk = 2, config.attention.hashes = 2, config.attention.buckets = 4;
     return config;
 }
 
@@ -125,7 +126,7 @@ TEST_CASE("window_start: restarts every W - W/2 tokens, each re-reading W/2", "[
 
 TEST_CASE("windowed recurrent generation samples what full forwards over each window sample",
           "[generation]") {
-    for (std::string attention : {"favor", "softmax", "relu", "identity"}) {
+    for (std::string attention : {"favor", "softmax", "relu", "identity", "reformer"}) {
         INFO(attention);
         Generator init(21), dropout(22);
         const int64_t W = 8;

@@ -265,3 +265,24 @@ TEST_CASE("gradient: linear, with and without bias", "[gradient]") {
     REQUIRE_GRADIENTS([](const std::vector<Tensor>& t) { return linear(t[0], t[1]); },
                       {random_tensor({4}, gen), random_tensor({4, 2}, gen)});
 }
+
+TEST_CASE("gradient: gather with repeated and missing positions, on every axis", "[gradient]") {
+    Generator gen(35);
+    Tensor x = random_tensor({2, 4, 3}, gen);
+    Tensor along_0 = Tensor::from_data({3}, {1, 1, 0});
+    Tensor along_1 = Tensor::from_data({2, 5}, {3, 3, 0, 1, 3, 2, 2, 0, 1, 0});
+    Tensor along_2 = Tensor::from_data({2, 4, 2}, {2, 2, 0, 1, 1, 1, 0, 0, 2, 0, 1, 2, 0, 0, 2, 2});
+    REQUIRE_GRADIENTS([&](const std::vector<Tensor>& t) { return gather(t[0], 0, along_0); }, {x});
+    REQUIRE_GRADIENTS([&](const std::vector<Tensor>& t) { return gather(t[0], 1, along_1); }, {x});
+    REQUIRE_GRADIENTS([&](const std::vector<Tensor>& t) { return gather(t[0], -1, along_2); }, {x});
+}
+
+TEST_CASE("gradient: sorting by argsort then gather (argsort itself has none)", "[gradient]") {
+    // Distinct values 0.1 apart, far more than the finite-difference step: the order
+    // holds under every perturbation, so d sort(x) / dx is the permutation.
+    std::vector<float> values(12);
+    for (int i = 0; i < 12; ++i) values[i] = float((i * 5) % 12) * 0.1f;
+    Tensor x = Tensor::from_data({3, 4}, values);
+    auto sorted = [](const std::vector<Tensor>& t) { return gather(t[0], 1, argsort(t[0], 1)); };
+    REQUIRE_GRADIENTS(sorted, {x});
+}

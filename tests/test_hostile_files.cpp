@@ -217,6 +217,64 @@ TEST_CASE("checkpoint configurations are checked on load: sizes, ranges, shapes"
     }
 }
 
+TEST_CASE("the baselines' settings are checked against their tensors before anything is "
+          "allocated", "[hostile]") {
+    for (std::string attention : {"reformer", "linformer"}) {
+        INFO(attention);
+        models::ModelConfig config;
+        config.vocab = 11, config.layers = 1, config.ff = 32;
+        config.attention.dim = 16, config.attention.heads = 2, config.attention.max_length = 16;
+        config.attention.mechanism = nn::parse_mechanism(attention);
+        config.attention.causal = attention == "reformer";  // linformer: bidirectional only
+        config.attention.linformer_k = 8, config.attention.hashes = 2, config.attention.buckets = 4;
+        models::TaskConfig task;
+        task.seq_len = 16;
+        Generator init(1), dropout(2);
+        models::SequenceModel model(config, init, dropout);
+        nn::Checkpoint checkpoint;
+        nn::store_module(checkpoint, "model.", model);
+        models::model_settings().write(config, checkpoint.config);
+        models::task_settings().write(task, checkpoint.config);
+        REQUIRE(models::read_saved_settings(checkpoint).model.attention.hashes == 2);
+
+        std::vector<std::pair<std::string, std::string>> lies = {
+            {"model.hashes", "1000000000"}, {"model.buckets", "2000000000"}, {"model.buckets", "6"}};
+        if (attention == "linformer")
+            lies = {{"model.linformer_k", "1000000000"}, {"model.max_length", "1000000000"},
+                    {"model.linformer_k", "7"}};
+        for (auto [key, value] : lies) {
+            INFO(key << " = " << value);
+            nn::Checkpoint lying = checkpoint;
+            lying.config[key] = value;
+            REQUIRE_THROWS_WITH(models::read_saved_settings(lying),
+                                Catch::Contains(key.substr(key.find('.') + 1)));
+        }
+    }
+}
+
+TEST_CASE("build/train refuses a causal linformer, saying why; a reformer run samples and "
+          "scores token by token", "[hostile][programs]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    Command refused = run(train_command(corpus, dir.file("linformer")) + " --attention linformer");
+    INFO(refused.output);
+    REQUIRE(refused.exit_code == 2);
+    REQUIRE_THAT(refused.output, Catch::Contains("linformer cannot be causal"));
+    REQUIRE_FALSE(fs::exists(dir.file("linformer/model.ckpt")));
+
+    std::string out = dir.file("reformer");
+    Command trained = run(train_command(corpus, out) + " --attention reformer --hashes 2 --buckets 4");
+    INFO(trained.output);
+    REQUIRE(trained.exit_code == 0);
+    Command sampled = run("build/sample --ckpt " + out + "/model.ckpt --n 40 --prompt truth");
+    INFO(sampled.output);
+    REQUIRE(sampled.exit_code == 0);
+    Command scored = run("build/eval --ckpt " + out + "/model.ckpt --context 20 --max-batches 1");
+    INFO(scored.output);
+    REQUIRE(scored.exit_code == 0);
+    REQUIRE_THAT(scored.output, Catch::Contains("result: bits_per_byte="));
+}
+
 TEST_CASE("build/train accepts exactly the integers a checkpoint holds", "[hostile][programs]") {
     TempDir dir;
     std::string corpus = write_corpus(dir);

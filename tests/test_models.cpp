@@ -20,10 +20,12 @@ ModelConfig tiny_config(const std::string& attention) {
     c.layers = 2;
     c.attention.heads = 2;
     c.ff = 32;
-    c.max_length = 32;
+    c.attention.max_length = 32;
     c.attention.mechanism = nn::parse_mechanism(attention);
     c.attention.features = 16;
     c.attention.chunk = 4;
+    c.attention.linformer_k = 8;
+    c.attention.hashes = 2, c.attention.buckets = 4;
     return c;
 }
 
@@ -35,7 +37,7 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, Generator& gen) {
 }  // namespace
 
 TEST_CASE("causal model: later tokens never change earlier logits", "[models]") {
-    for (std::string attention : {"softmax", "favor", "relu", "trig", "identity"}) {
+    for (std::string attention : {"softmax", "favor", "relu", "trig", "identity", "reformer"}) {
         INFO(attention);
         Generator init(1), dropout(2), gen(3);
         SequenceModel model(tiny_config(attention), init, dropout);
@@ -51,7 +53,7 @@ TEST_CASE("causal model: later tokens never change earlier logits", "[models]") 
 
 TEST_CASE("recurrent decoding gives the full forward's logits, text and image positions",
           "[models]") {
-    for (std::string attention : {"softmax", "favor", "relu", "identity"}) {
+    for (std::string attention : {"softmax", "favor", "relu", "identity", "reformer"}) {
         for (bool image : {false, true}) {
             INFO(attention << " image " << image);
             ModelConfig config = tiny_config(attention);
@@ -105,8 +107,8 @@ TEST_CASE("model settings survive a round trip through a checkpoint's map; bad o
                                                            Catch::Contains("not a whole decimal"));
     REQUIRE_THROWS_WITH(refused("model.layers", "2.5"), Catch::Contains("not a whole decimal"));
     REQUIRE_THROWS_WITH(refused("model.layers", "0"), Catch::Contains("0 is outside 1 .. "));
-    REQUIRE_THROWS_WITH(refused("model.attention", "linformer"),
-                        Catch::Contains("'linformer' is not one of softmax, favor"));
+    REQUIRE_THROWS_WITH(refused("model.attention", "performer"),
+                        Catch::Contains("'performer' is not one of softmax, favor"));
     REQUIRE_THROWS_WITH(refused("model.dropout", "nan"), Catch::Contains("not a finite number"));
     REQUIRE_THROWS_WITH(refused("model.dropout", "1"), Catch::Contains("outside 0 .. 0.99"));
     c.attention.heads = 3;
@@ -132,6 +134,45 @@ TEST_CASE("checkpoints from before the settings table: model.orthogonal reads as
     }
     SettingsMap map{{"model.orthogonal", "2"}};
     REQUIRE_THROWS_WITH(upgrade_model_settings(map), Catch::Contains("model.orthogonal"));
+}
+
+TEST_CASE("checkpoints from before the baselines: the settings they lack read as their "
+          "defaults", "[models][settings]") {
+    const ModelConfig defaults;
+    SettingsMap map;
+    model_settings().write(tiny_config("favor"), map);
+    const SettingsMap written = map;
+    for (const char* key : {"model.linformer_k", "model.hashes", "model.buckets"}) map.erase(key);
+    ModelConfig refused;
+    REQUIRE_THROWS_WITH(model_settings().read(map, "old.ckpt", refused),
+                        Catch::Contains("old.ckpt") && Catch::Contains("model.linformer_k"));
+    upgrade_model_settings(map);
+    ModelConfig read;
+    model_settings().read(map, "old.ckpt", read);
+    REQUIRE(read.attention.linformer_k == defaults.attention.linformer_k);
+    REQUIRE(read.attention.hashes == defaults.attention.hashes);
+    REQUIRE(read.attention.buckets == defaults.attention.buckets);
+    REQUIRE(read.attention.mechanism == nn::Mechanism::Favor);
+    REQUIRE(read.attention.features == 16);
+    read.validate();
+    // Present keys are kept as they are.
+    SettingsMap current = written;
+    upgrade_model_settings(current);
+    REQUIRE(current == written);
+}
+
+TEST_CASE("a causal linformer model is refused, saying why; a masked one runs", "[models]") {
+    ModelConfig config = tiny_config("linformer");
+    REQUIRE_THROWS_WITH(config.validate(), Catch::Contains("linformer cannot be causal"));
+    Generator init(14), dropout(15), gen(16);
+    REQUIRE_THROWS_WITH(SequenceModel(config, init, dropout), Catch::Contains("cannot be causal"));
+    config.attention.causal = false;
+    SequenceModel model(config, init, dropout);
+    NoGradGuard no_grad;
+    Tensor logits = model.forward(random_tokens(2 * 20, 11, gen), 2, 20);
+    REQUIRE(logits.shape() == Shape{2, 20, 11});
+    for (float v : logits.to_vector()) REQUIRE(std::isfinite(v));
+    REQUIRE_THROWS_WITH(model.start_decoding(1), Catch::Contains("causal"));
 }
 
 TEST_CASE("sample_token: argmax at temperature 0, the softmax distribution otherwise",
@@ -183,7 +224,7 @@ TEST_CASE("a tiny favor language model learns a repeating pattern in seconds", "
 }
 
 TEST_CASE("recurrent generation samples the same tokens as full recomputation", "[models]") {
-    for (std::string attention : {"favor", "softmax"}) {
+    for (std::string attention : {"favor", "softmax", "reformer"}) {
         INFO(attention);
         Generator init(11), dropout(12);
         SequenceModel model(tiny_config(attention), init, dropout);

@@ -229,3 +229,72 @@ TEST_CASE("bad input throws an error naming the op and the shapes", "[ops][error
     REQUIRE_THROWS_WITH(cumsum(a, 5), Catch::Contains("cumsum"));
     REQUIRE_THROWS_WITH(where(Tensor::zeros({5}), a, a), Catch::Contains("where"));
 }
+
+TEST_CASE("argsort: a stable ascending order along any axis, NaN last, as std::stable_sort",
+          "[ops]") {
+    // Many ties (values from 5 levels), so that stability is tested, on every axis.
+    Generator gen(41);
+    Shape shape{3, 7, 4};
+    std::vector<float> values(3 * 7 * 4);
+    for (float& v : values) v = float(gen.below(5)) - 2;
+    values[5] = std::nanf("");
+    Tensor x = Tensor::from_data(shape, values);
+    for (int64_t axis : {0, 1, 2}) {
+        INFO("axis " << axis);
+        Tensor order = argsort(x, axis);
+        REQUIRE(order.shape() == shape);
+        REQUIRE_FALSE(order.requires_grad());
+        kernels::AxisView v = kernels::around_axis(shape, axis);
+        for (int64_t o = 0; o < v.outer; ++o)
+            for (int64_t i = 0; i < v.inner; ++i) {
+                auto at = [&](int64_t k) { return (o * v.n + k) * v.inner + i; };
+                std::vector<std::pair<float, int64_t>> line;  // (value, position); NaN as +inf
+                for (int64_t k = 0; k < v.n; ++k)
+                    line.push_back({std::isnan(values[at(k)]) ? INFINITY : values[at(k)], k});
+                std::stable_sort(line.begin(), line.end(),
+                                 [](auto a, auto b) { return a.first < b.first; });
+                for (int64_t k = 0; k < v.n; ++k) REQUIRE(order.data()[at(k)] == float(line[k].second));
+            }
+    }
+    REQUIRE(argsort(Tensor::from_data({4}, {2, 1, 2, 1})).to_vector() == std::vector<float>{1, 3, 0, 2});
+    REQUIRE_THROWS_WITH(argsort(x, 3), Catch::Contains("argsort"));
+}
+
+TEST_CASE("gather picks whole slices along an axis; its backward adds them back", "[ops]") {
+    Generator gen(42);
+    Tensor x = random_tensor({2, 5, 3}, gen).requires_grad_();
+    // Row 0 repeats position 4 and skips 1 and 3; row 1 is a permutation.
+    Tensor index = Tensor::from_data({2, 4}, {4, 0, 4, 2, 3, 1, 0, 2});
+    Tensor y = gather(x, 1, index);
+    REQUIRE(y.shape() == Shape{2, 4, 3});
+    for (int64_t a = 0; a < 2; ++a)
+        for (int64_t k = 0; k < 4; ++k)
+            for (int64_t i = 0; i < 3; ++i)
+                REQUIRE(y.at({a, k, i}) == x.at({a, int64_t(index.at({a, k})), i}));
+    Tensor g = random_tensor({2, 4, 3}, gen);
+    y.backward(g);
+    for (int64_t a = 0; a < 2; ++a)
+        for (int64_t j = 0; j < 5; ++j)
+            for (int64_t i = 0; i < 3; ++i) {
+                double expected = 0;
+                for (int64_t k = 0; k < 4; ++k)
+                    if (index.at({a, k}) == float(j)) expected += g.at({a, k, i});
+                REQUIRE(x.grad().at({a, j, i}) == Approx(expected).margin(1e-6));
+            }
+    // Along the first axis (no leading axes: a 1-D index) and the last (elementwise).
+    Tensor rows = gather(x.detach(), 0, Tensor::from_data({3}, {1, 1, 0}));
+    REQUIRE(rows.shape() == Shape{3, 5, 3});
+    REQUIRE(max_abs_diff(slice(rows, 0, 2, 3), slice(x.detach(), 0, 0, 1)) == 0);
+    Tensor last = gather(x.detach(), 2, Tensor::from_data({2, 5, 1}, {2, 1, 0, 2, 2, 0, 0, 1, 1, 2}));
+    REQUIRE(last.shape() == Shape{2, 5, 1});
+    REQUIRE(last.at({1, 4, 0}) == x.at({1, 4, 2}));
+    // Sorting: gather along argsort.
+    Tensor line = Tensor::from_data({5}, {0.5f, -1, 3, 0.5f, -2});
+    REQUIRE(gather(line, 0, argsort(line)).to_vector() == std::vector<float>{-2, -1, 0.5f, 0.5f, 3});
+
+    REQUIRE_THROWS_WITH(gather(x, 1, Tensor::from_data({2, 1}, {0, 5})), Catch::Contains("[0, 5)"));
+    REQUIRE_THROWS_WITH(gather(x, 1, Tensor::from_data({2, 1}, {0, 1.5f})), Catch::Contains("1.5"));
+    REQUIRE_THROWS_WITH(gather(x, 1, Tensor::from_data({2, 1}, {-1, 0})), Catch::Contains("gather"));
+    REQUIRE_THROWS_WITH(gather(x, 1, Tensor::zeros({3, 2})), Catch::Contains("does not fit"));
+    REQUIRE_THROWS_WITH(gather(x, 1, Tensor::zeros({2})), Catch::Contains("does not fit"));
+}

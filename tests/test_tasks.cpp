@@ -92,7 +92,7 @@ TEST_CASE("image positions are factorised: row + column + channel embeddings", "
     models::ModelConfig config;
     config.attention.dim = 4, config.attention.heads = 1, config.layers = 1, config.ff = 4, config.vocab = 257;
     config.image_height = 2, config.image_width = 3, config.image_channels = 2;
-    config.max_length = 12;
+    config.attention.max_length = 12;
     Generator init(3), dropout(4);
     models::SequenceModel model(config, init, dropout);
     Tensor rows = parameter(model, "row_embedding.weight"), columns = parameter(model, "column_embedding.weight"),
@@ -153,14 +153,16 @@ TEST_CASE("tiny protein models learn: causal and masked", "[tasks]") {
 }
 
 TEST_CASE("protein padding is invisible to a bidirectional model, every mechanism", "[tasks]") {
-    for (std::string attention : {"softmax", "favor", "relu", "trig", "identity"}) {
+    for (std::string attention : {"softmax", "favor", "relu", "trig", "identity", "linformer",
+                                  "reformer"}) {
         INFO(attention);
         models::ModelConfig config;
         config.attention.causal = false;
+        config.attention.linformer_k = 8, config.attention.buckets = 4, config.attention.chunk = 4;
         config.vocab = data::protein::vocab_size();
         config.attention.dim = 16, config.attention.heads = 2, config.layers = 2, config.ff = 32, config.attention.features = 16;
         config.attention.mechanism = nn::parse_mechanism(attention);
-        config.max_length = 12;
+        config.attention.max_length = 12;
         Generator init(7), dropout(8);
         models::SequenceModel model(config, init, dropout);
         std::vector<int32_t> real{2, 7, 9, 11, 5, 3};  // [BOS] residues [EOS]

@@ -6,13 +6,14 @@
 //
 // Attention (the default):
 // One attention layer (projections included) with batch 1, 4 heads of width 64
-// (D = 256) and m = 128 random features, for softmax, favor, relu and identity
-// ("X (OPT)": no attention at all, the speed limit), bidirectional and causal, at
-// L = 256, 512, ..., 65536. Each mechanism stops before the first length whose time or
-// memory, extrapolated from the last two lengths, would exceed the budgets printed at
-// the start. Memory is the peak of bytes held by tensors during the step, measured by
-// the engine's allocator (exact and unaffected by other processes). Writes a CSV and a
-// PNG (log-log time vs L and memory vs L) and ends with a `result:` line of ratios.
+// (D = 256) and m = 128 random features, for softmax, favor, relu, identity ("X (OPT)":
+// no attention at all, the speed limit) and the paper's rivals: linformer (k = 256;
+// bidirectional only) and reformer (4 rounds of 2L / 64 buckets, chunks of 64), bidirectional
+// and causal, at L = 256, 512, ..., 65536. Each mechanism stops before the first length
+// whose time or memory, extrapolated from the last two lengths, would exceed the budgets
+// printed at the start. Memory is the peak of bytes held by tensors during the step,
+// measured by the engine's allocator (exact and unaffected by other processes). Writes a
+// CSV and a PNG (log-log time vs L and memory vs L) and ends with a `result:` line of ratios.
 #include "engine/allocator.h"
 #include "engine/blas.h"
 #include "engine/ops.h"
@@ -76,14 +77,18 @@ struct Options {
 // results[(mechanism, causal)][L]
 using Results = std::map<std::pair<Mechanism, bool>, std::map<int64_t, Point>>;
 
-// The layer timed: D = 256 as 4 heads of 64, m = 128 random features.
-AttentionConfig layer_config(Mechanism mechanism, bool causal) {
+// The layer timed at length L: D = 256 as 4 heads of 64, m = 128 random features, the
+// baselines' defaults, linformer's E and F covering L, and reformer's buckets as the
+// Reformer sets them for L: 2L / chunk, half a chunk each on average.
+AttentionConfig layer_config(Mechanism mechanism, bool causal, int64_t L) {
     AttentionConfig config;
     config.dim = 256;
     config.heads = 4;
+    config.max_length = L;
     config.mechanism = mechanism;
     config.causal = causal;
     config.features = 128;
+    config.buckets = std::max<int64_t>(2, 2 * L / config.chunk);
     return config;
 }
 
@@ -108,13 +113,13 @@ bool over_budget(const Options& options, Mechanism mechanism, bool causal, int64
 void sweep_lengths(const Options& options, Mechanism mechanism, bool causal,
                    std::map<int64_t, Point>& points) {
     Generator gen(1);
-    MultiHeadAttention attention(layer_config(mechanism, causal), gen);
     int64_t previous = 0, before_previous = 0;
     for (int64_t L = 256; L <= options.max_length; L *= 2) {
         if (previous && before_previous &&
             over_budget(options, mechanism, causal, L, points[previous], points[before_previous]))
             break;
         release_cached_buffers();  // measure each length from a clean slate
+        MultiHeadAttention attention(layer_config(mechanism, causal, L), gen);
         Tensor x = Tensor::randn({1, L, 256}, gen).requires_grad_();
         Point point = step(attention, x);  // also the warm-up
         int reps = options.quick ? 2 : (L <= 4096 ? 5 : L <= 16384 ? 3 : 1);
@@ -129,14 +134,16 @@ void sweep_lengths(const Options& options, Mechanism mechanism, bool causal,
     }
 }
 
-// Every mechanism over the lengths, bidirectional and then causal.
+// Every mechanism over the lengths, bidirectional and then causal (linformer cannot be).
 Results sweep_mechanisms(const Options& options) {
-    const std::vector<Mechanism> mechanisms = {Mechanism::Softmax, Mechanism::Favor,
-                                               Mechanism::Relu, Mechanism::Identity};
+    const std::vector<Mechanism> mechanisms = {Mechanism::Softmax,   Mechanism::Favor,
+                                               Mechanism::Relu,      Mechanism::Identity,
+                                               Mechanism::Linformer, Mechanism::Reformer};
     Results results;
     for (bool causal : {false, true})
         for (Mechanism mechanism : mechanisms)
-            sweep_lengths(options, mechanism, causal, results[{mechanism, causal}]);
+            if (!(causal && mechanism == Mechanism::Linformer))
+                sweep_lengths(options, mechanism, causal, results[{mechanism, causal}]);
     release_cached_buffers();
     return results;
 }
@@ -155,7 +162,8 @@ void write_sweep(const std::string& out, const Results& results) {
     time_plot.log_x = time_plot.log_y = memory_plot.log_x = memory_plot.log_y = true;
     for (auto& [key, points] : results) {
         std::string name = mechanism_name(key.first) + (key.second ? " causal" : " bidir");
-        Series time_series{name, {}, {}}, memory_series{name, {}, {}};
+        // A colour per mechanism; causal curves dashed.
+        Series time_series{name, {}, {}, key.second, int(key.first) + 1}, memory_series = time_series;
         for (auto& [L, p] : points) {
             csv.row(std::vector<std::string>{mechanism_name(key.first),
                                              key.second ? "causal" : "bidirectional",
@@ -225,6 +233,16 @@ void print_sweep_result(const Results& results) {
                                                     at(Mechanism::Favor, true, 16384).seconds);
     result.add("softmax_vs_favor_16384_bidir", at(Mechanism::Softmax, false, 16384).seconds /
                                                    at(Mechanism::Favor, false, 16384).seconds);
+    // The rivals against FAVOR+ (above 1: slower than FAVOR+), in time and memory.
+    for (auto [mechanism, causal] : {std::pair{Mechanism::Linformer, false},
+                                     std::pair{Mechanism::Reformer, false},
+                                     std::pair{Mechanism::Reformer, true}}) {
+        std::string key = fmt::format("{}_vs_favor_4096_{}", mechanism_name(mechanism),
+                                      causal ? "causal" : "bidir");
+        result.add(key, at(mechanism, causal, 4096).seconds / at(Mechanism::Favor, causal, 4096).seconds);
+        result.add(key + "_mem",
+                   at(mechanism, causal, 4096).peak_mib / at(Mechanism::Favor, causal, 4096).peak_mib);
+    }
     result.add("threads", int64_t(num_threads()));
     fmt::print("{}\n", result.str());
 }
@@ -232,7 +250,8 @@ void print_sweep_result(const Results& results) {
 // The attention layer alone: every mechanism over the lengths, a CSV, a plot, ratios.
 int attention_sweep(Options options) {
     if (options.quick) options.max_length = std::min<int64_t>(options.max_length, 4096);
-    fmt::print("attention layer: batch 1, 4 heads x 64, m = 128, {} threads\n", num_threads());
+    fmt::print("attention layer: batch 1, 4 heads x 64, m = 128, linformer k = 256, reformer 4 "
+               "rounds of 2L / 64 buckets in chunks of 64, {} threads\n", num_threads());
     fmt::print("budgets: {:.0f} GiB of tensors, {:.0f} s per forward+backward\n\n",
                options.memory_budget_gib, options.time_budget_s);
     fmt::print("{:<9} {:<6} {:>7} {:>12} {:>12} {:>12}\n", "attention", "mode", "L", "fwd+bwd ms",
@@ -423,7 +442,7 @@ void text_model_bench(const Options& options, models::ModelConfig config, Result
     const int64_t batch = options.quick ? 2 : 8, length = options.quick ? 256 : 1024;
     const int steps = int(options.steps ? options.steps : (options.quick ? 2 : 5));
     config.vocab = 256;
-    config.max_length = length;
+    config.attention.max_length = length;
     fmt::print("training step: vocab 256, D {}, {} layers, {} heads, ff {}, L {}, batch {}\n",
                config.attention.dim, config.layers, config.attention.heads, config.ff, length, batch);
     StepTiming first = time_training_steps(config, batch, length, steps);
@@ -483,7 +502,7 @@ void image_model_bench(const Options& options, models::ModelConfig config, Resul
     const int64_t side = options.quick ? 16 : 64, length = side * side * 3;
     const int steps = int(options.steps ? options.steps : 1);
     config.vocab = 257;
-    config.max_length = length;
+    config.attention.max_length = length;
     config.image_height = config.image_width = side;
     config.image_channels = 3;
     fmt::print("training step on {}x{}x3 images (L = {}), batch 1: D {}, {} layers, {} heads\n",
@@ -500,7 +519,7 @@ void image_model_bench(const Options& options, models::ModelConfig config, Resul
     models::ModelConfig small = config;
     small.image_height = small.image_width = 28;
     small.image_channels = 1;
-    small.max_length = 784;
+    small.attention.max_length = 784;
     auto [recurrent, full] = time_generation(small, options.quick ? 196 : 783);
     fmt::print("generating a 28x28 image: recurrent {:.2f} s, full forward per pixel {:.2f} s: "
                "{:.1f}x\n", recurrent, full, full / recurrent);
@@ -539,7 +558,7 @@ int main(int argc, char** argv) {
     app.add_option("--task", o.task, "model: text (L = 1024) or image (L = 64*64*3)")
         ->check(CLI::IsMember({"text", "image"}));
     app.add_option("--attention", o.attention, "model: the mechanism timed first")
-        ->check(CLI::IsMember({"softmax", "favor", "relu", "identity"}));
+        ->check(CLI::IsMember({"softmax", "favor", "relu", "identity", "reformer"}));
     app.add_option("--dim", o.dim, "model: width D")->check(positive());
     app.add_option("--layers", o.layers, "model: blocks (default 4 for text, 6 for image)")
         ->check(positive());

@@ -58,7 +58,7 @@ int64_t sample_text(const models::SequenceModel& model, const SampleOptions& o, 
 // Proteins: n sequences from the start token to the end token, as FASTA on stdout.
 int64_t sample_proteins(const models::SequenceModel& model, const SampleOptions& o, Generator& gen) {
     namespace protein = models::protein;
-    const int64_t n = o.n < 0 ? 5 : o.n, length = model.config().max_length - 1;
+    const int64_t n = o.n < 0 ? 5 : o.n, length = model.config().attention.max_length - 1;
     PF_CHECK(n <= kMaxBatch, "--n {}: at most {} proteins at a time", n, kMaxBatch);
     std::vector<std::vector<int32_t>> prompts(n, {protein::kBos});
     auto rows = models::generate(model, prompts, length, o.temperature, gen);
@@ -90,7 +90,7 @@ void write_images(const std::vector<std::vector<int32_t>>& rows, const models::M
 
 // Images: n generated images in a square grid.
 int64_t sample_images(const models::SequenceModel& model, const SampleOptions& o, Generator& gen) {
-    const int64_t n = o.n < 0 ? 16 : o.n, L = model.config().max_length;
+    const int64_t n = o.n < 0 ? 16 : o.n, L = model.config().attention.max_length;
     PF_CHECK(n <= kMaxBatch, "--n {}: at most {} images at a time", n, kMaxBatch);
     std::vector<std::vector<int32_t>> prompts(n, {models::kImageStartToken});
     auto rows = models::generate(model, prompts, L, o.temperature, gen, models::kImageIntensities);

@@ -243,9 +243,10 @@ void Task::check_fits(const models::ModelConfig& model, int64_t length) const {
              "the data's images are {}x{}x{} (height x width x channels), the model's are "
              "{}x{}x{}: {}", data.image_height, data.image_width, data.image_channels,
              model.image_height, model.image_width, model.image_channels, description());
-    PF_CHECK(data.vocab == model.vocab && data.max_length <= model.max_length,
+    PF_CHECK(data.vocab == model.vocab && data.attention.max_length <= model.attention.max_length,
              "the data needs a vocabulary of {} and sequences of {}, the model has {} and {}: {}",
-             data.vocab, data.max_length, model.vocab, model.max_length, description());
+             data.vocab, data.attention.max_length, model.vocab, model.attention.max_length,
+             description());
 }
 
 }  // namespace pf::training
