@@ -100,11 +100,14 @@ sanitize: deps
 	cd build/sanitize && ./tests
 
 # The benchmarks of the engine, of attention, of whole models and of data-parallel
-# training; tables and plots go to results/ (about 35 minutes on 2 cores).
+# training; tables and plots go to results/ (about 35 minutes on 2 cores, and for
+# bench --paper, the paper's 6-layer model up to L = 65536, roughly 20-30 more: an
+# estimate from L <= 2048, not yet measured).
 bench: all data
 	$(BUILD)/bench_ops
 	$(BUILD)/approx
 	$(BUILD)/bench
+	$(BUILD)/bench --paper
 	$(BUILD)/bench --model
 	$(BUILD)/bench --model --task image
 	bash tools/experiments/distributed.sh

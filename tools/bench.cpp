@@ -1,6 +1,7 @@
 // bench.cpp — the paper's speed figure, and the speed of whole models.
 //
 //   build/bench [--quick] [--max-length 65536] [--out results/bench_attention.csv]
+//   build/bench --paper [--quick] [--memory-budget 16]   # Figure 3: the paper's 6-layer model
 //   build/bench --model [--attention favor]              # a training step, MFU, decoding
 //   build/bench --model --task image                     # 64x64x3 images: L = 12288
 //
@@ -14,6 +15,18 @@
 // printed at the start. Memory is the peak of bytes held by tensors during the step,
 // measured by the engine's allocator (exact and unaffected by other processes). Writes a
 // CSV and a PNG (log-log time vs L and memory vs L) and ends with a `result:` line of ratios.
+//
+// The paper's Figure 3 (--paper):
+// Forward + backward (mean cross-entropy of random tokens, batch 1) of the paper's whole
+// regular model (6 layers, D = 512 as 8 heads, ff 2048, vocab 256) with softmax, favor
+// (m = 256) and identity attention, bidirectional and causal, at L = 1024 ... 65536
+// (--quick: 256 and 512). Before each length its memory is predicted from the last
+// length run (linearly; softmax's L x L matrices quadratically) and the length is
+// skipped, with the reason in the CSV, if it would exceed the budget of tensor memory or
+// the machine's memory; a mechanism stops after a step longer than the time budget.
+// Memory is the peak of tensor bytes, parameters and gradients included, and peak RSS.
+// Writes results/bench_paper.{csv,png}, a table, and a `result:` line (ratios at 8192,
+// the longest lengths within the budget).
 #include "engine/allocator.h"
 #include "engine/blas.h"
 #include "engine/ops.h"
@@ -29,6 +42,7 @@
 #include "tools/util/timing.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <cmath>
@@ -43,8 +57,11 @@ using namespace pf::nn;
 
 namespace {
 
+// One length's measurement; NaN where it did not run (--paper says why in `status`).
 struct Point {
     double seconds = NAN, peak_mib = NAN, gflop = NAN;
+    double peak_rss_mib = NAN;  // --paper
+    std::string status;         // --paper: "ok", or why the length did not run
 };
 
 // One forward + backward of the layer; returns the peak tensor memory in MiB above
@@ -66,10 +83,10 @@ Point step(MultiHeadAttention& attention, Tensor x) {
 }
 
 struct Options {
-    bool quick = false, model = false;
+    bool quick = false, model = false, paper = false;
     int64_t max_length = 65536;
     double memory_budget_gib = 16, time_budget_s = 60;
-    std::string out = "results/bench_attention.csv";
+    std::string out;  // default: results/bench_attention.csv, or bench_paper.csv (--paper)
     std::string task = "text", attention = "favor";
     int64_t dim = 256, layers = 0, steps = 0;
 };
@@ -148,16 +165,24 @@ Results sweep_mechanisms(const Options& options) {
     return results;
 }
 
-// Writes the CSV, and the PNG beside it: time and memory against L, log-log.
-void write_sweep(const std::string& out, const Results& results) {
-    std::filesystem::path csv_path(out);
-    if (csv_path.has_parent_path()) std::filesystem::create_directories(csv_path.parent_path());
-    CsvWriter csv(out, {"attention", "mode", "length", "seconds", "peak_mib", "gemm_gflop"});
+// The CSV columns of a sweep, and one row's fields in them.
+const std::vector<std::string> sweep_columns = {"attention", "mode",     "length",
+                                                "seconds",   "peak_mib", "gemm_gflop"};
+std::vector<std::string> sweep_fields(Mechanism mechanism, bool causal, int64_t L, const Point& p) {
+    return {mechanism_name(mechanism), causal ? "causal" : "bidirectional", std::to_string(L),
+            fmt::format("{:.6g}", p.seconds), fmt::format("{:.6g}", p.peak_mib),
+            fmt::format("{:.6g}", p.gflop)};
+}
+
+// The PNG beside the CSV `out`: time and memory against L, log-log, a line for each
+// mechanism and mode (lengths that did not run, NaN, are left out). `subject` opens
+// the panels' titles.
+void plot_sweep(const std::string& out, const Results& results, const std::string& subject) {
     PlotSpec time_plot, memory_plot;
-    time_plot.title = "forward + backward time";
+    time_plot.title = subject + "forward + backward time";
     time_plot.xlabel = memory_plot.xlabel = "sequence length L";
     time_plot.ylabel = "seconds";
-    memory_plot.title = "peak tensor memory";
+    memory_plot.title = subject + "peak tensor memory";
     memory_plot.ylabel = "MiB";
     time_plot.log_x = time_plot.log_y = memory_plot.log_x = memory_plot.log_y = true;
     for (auto& [key, points] : results) {
@@ -165,11 +190,6 @@ void write_sweep(const std::string& out, const Results& results) {
         // A colour per mechanism; causal curves dashed.
         Series time_series{name, {}, {}, key.second, int(key.first) + 1}, memory_series = time_series;
         for (auto& [L, p] : points) {
-            csv.row(std::vector<std::string>{mechanism_name(key.first),
-                                             key.second ? "causal" : "bidirectional",
-                                             std::to_string(L), fmt::format("{:.6g}", p.seconds),
-                                             fmt::format("{:.6g}", p.peak_mib),
-                                             fmt::format("{:.6g}", p.gflop)});
             time_series.x.push_back(double(L));
             time_series.y.push_back(p.seconds);
             memory_series.x.push_back(double(L));
@@ -185,6 +205,14 @@ void write_sweep(const std::string& out, const Results& results) {
     } catch (const std::exception& e) {
         fmt::print(stderr, "warning: no plot: {}\n", e.what());
     }
+}
+
+// Writes the CSV, and the PNG beside it.
+void write_sweep(const std::string& out, const Results& results) {
+    CsvWriter csv(out, sweep_columns);
+    for (auto& [key, points] : results)
+        for (auto& [L, p] : points) csv.row(sweep_fields(key.first, key.second, L, p));
+    plot_sweep(out, results, "");
 }
 
 // The point measured for (mechanism, causal) at length L; NaNs if there is none.
@@ -257,7 +285,7 @@ int attention_sweep(Options options) {
     fmt::print("{:<9} {:<6} {:>7} {:>12} {:>12} {:>12}\n", "attention", "mode", "L", "fwd+bwd ms",
                "peak MiB", "GEMM GFLOP");
     Results results = sweep_mechanisms(options);
-    write_sweep(options.out, results);
+    write_sweep(options.out.empty() ? "results/bench_attention.csv" : options.out, results);
     print_sweep_result(results);
     return 0;
 }
@@ -275,6 +303,13 @@ double memory_total_mib() {
     return 0;
 }
 
+// `count` tokens drawn uniformly from the vocabulary.
+std::vector<int32_t> random_tokens(int64_t count, int64_t vocab, Generator& gen) {
+    std::vector<int32_t> tokens(count);
+    for (auto& t : tokens) t = int32_t(gen.below(uint64_t(vocab)));
+    return tokens;
+}
+
 struct StepTiming {
     double seconds = NAN, flops = NAN, peak_rss_mib = NAN;
     std::vector<blas::GemmShape> products;  // the matrix products of one step
@@ -287,9 +322,8 @@ StepTiming time_training_steps(const models::ModelConfig& config, int64_t batch,
     Generator init(1), dropout(2), gen(3);
     models::SequenceModel model(config, init, dropout);
     nn::AdamW optimizer(model.named_parameters(), 1e-4f);
-    std::vector<int32_t> inputs(batch * length), targets(batch * length);
-    for (auto& t : inputs) t = int32_t(gen.below(uint64_t(config.vocab)));
-    for (auto& t : targets) t = int32_t(gen.below(uint64_t(config.vocab)));
+    std::vector<int32_t> inputs = random_tokens(batch * length, config.vocab, gen);
+    std::vector<int32_t> targets = random_tokens(batch * length, config.vocab, gen);
     auto step = [&] {
         Tensor loss = models::batch_loss(model.forward(inputs, batch, length), targets);
         optimizer.zero_grad();
@@ -473,14 +507,24 @@ void text_model_bench(const Options& options, models::ModelConfig config, Result
     result.add("recurrent_speedup", full / recurrent);
 }
 
+// MiB of one (H, L, L) attention matrix of softmax.
+double attention_matrix_mib(const models::ModelConfig& config, int64_t length) {
+    return double(config.attention.heads) * double(length) * double(length) * 4 / (1 << 20);
+}
+
+// MiB of softmax's attention matrices at a training step's peak: each layer keeps its
+// probabilities for backward, and the last layer's backward adds two more (the
+// gradients of the probabilities and of the scores).
+double softmax_matrices_mib(const models::ModelConfig& config, int64_t length) {
+    return double(config.layers + 2) * attention_matrix_mib(config, length);
+}
+
 // Images: the step with softmax attention if it fits in memory (given `favor`, the step
 // with the mechanism timed first), else how much memory it would need.
 void image_softmax_step(const models::ModelConfig& config, int64_t length, int steps,
                         const StepTiming& favor, ResultLine& result) {
-    // Softmax keeps each layer's (H, L, L) attention matrix for backward, and needs
-    // about three more such matrices at a time (scores, and the gradients of both).
-    double matrix_mib = double(config.attention.heads) * length * length * 4 / (1 << 20);
-    double needs_mib = favor.peak_rss_mib + (config.layers + 3) * matrix_mib;
+    double matrix_mib = attention_matrix_mib(config, length);
+    double needs_mib = favor.peak_rss_mib + softmax_matrices_mib(config, length);
     double available_mib = 0.75 * memory_total_mib();
     if (needs_mib > available_mib) {
         fmt::print("  softmax  would need ~{:.0f} MiB ({} layers x {:.0f} MiB attention "
@@ -541,20 +585,249 @@ int model_bench(const Options& options) {
     return 0;
 }
 
+
+// ---- the paper's Figure 3 (--paper) -------------------------------------------------------
+
+// The paper's regular model at length L: 6 layers, D = 512 as 8 heads of 64, ff 2048,
+// vocab 256, m = 256 random features, with `mechanism` attention, causal or not.
+models::ModelConfig paper_config(Mechanism mechanism, bool causal, int64_t L) {
+    models::ModelConfig config;
+    config.attention.dim = 512;
+    config.attention.heads = 8;
+    config.attention.features = 256;
+    config.attention.mechanism = mechanism;
+    config.attention.causal = causal;
+    config.layers = 6;
+    config.ff = 2048;
+    config.vocab = 256;
+    config.attention.max_length = L;
+    return config;
+}
+
+// The lengths: 1024 ... --max-length by doubling; --quick: 256 and 512 (the model's size
+// stays the paper's: a step at L = 256 is already about 30 GFLOP).
+std::vector<int64_t> paper_lengths(const Options& options) {
+    int64_t last = options.quick ? std::min<int64_t>(options.max_length, 512) : options.max_length;
+    std::vector<int64_t> lengths;
+    for (int64_t L = options.quick ? 256 : 1024; L <= last; L *= 2) lengths.push_back(L);
+    return lengths;
+}
+
+// Forward + backward of the whole model on random tokens, batch 1, loss = mean
+// cross-entropy: the median of `reps` steps after a warm-up step. The peaks of tensor
+// memory (parameters and gradients included) and of RSS cover the warm-up too: the
+// first step needs its memory as much as any other.
+Point time_model_step(const models::ModelConfig& config, int reps) {
+    const int64_t L = config.attention.max_length;
+    Generator init(1), dropout(2), gen(3);
+    models::SequenceModel model(config, init, dropout);
+    std::vector<int32_t> inputs = random_tokens(L, config.vocab, gen);
+    std::vector<int32_t> targets = random_tokens(L, config.vocab, gen);
+    Storage::reset_peak();
+    reset_peak_rss();
+    blas::reset_flop_count();
+    Point point;
+    point.status = "ok";
+    point.seconds = median_seconds(reps, [&] {
+        model.zero_grad();
+        models::batch_loss(model.forward(inputs, 1, L), targets).backward();
+    });
+    point.gflop = double(blas::flop_count()) / 1e9 / (reps + 1);
+    point.peak_mib = double(Storage::peak_bytes()) / (1 << 20);
+    point.peak_rss_mib = peak_rss_mib();
+    return point;
+}
+
+// Memory (MiB) measured at length L, scaled to length `next`: linearly, except for
+// softmax's L x L matrices, which grow as L^2.
+double predict_mib(double measured_mib, const models::ModelConfig& config, int64_t L,
+                   int64_t next) {
+    double ratio = double(next) / double(L), quadratic = 0;
+    if (config.attention.mechanism == Mechanism::Softmax)
+        quadratic = std::min(measured_mib, softmax_matrices_mib(config, L));
+    return (measured_mib - quadratic) * ratio + quadratic * ratio * ratio;
+}
+
+// Why length L must not run, given `p` measured at the last length tried (`previous`):
+// that one failed or took longer than the time budget, or L would need more tensor
+// memory than the budget or more memory than the machine has. "" if it may run.
+std::string paper_skip_reason(const Options& options, const models::ModelConfig& config,
+                              int64_t previous, const Point& p) {
+    const int64_t L = config.attention.max_length;
+    if (std::isnan(p.seconds)) return fmt::format("skipped: L = {} did not run", previous);
+    if (p.seconds > options.time_budget_s)
+        return fmt::format("skipped: the step at L = {} took {:.0f} s, over the {:g} s budget",
+                           previous, p.seconds, options.time_budget_s);
+    double tensor_gib = predict_mib(p.peak_mib, config, previous, L) / 1024;
+    if (tensor_gib > options.memory_budget_gib)
+        return fmt::format("over budget: would need ~{:.1f} GiB of tensors, more than {:g} GiB",
+                           tensor_gib, options.memory_budget_gib);
+    double rss_mib = predict_mib(p.peak_rss_mib, config, previous, L);
+    double available_mib = 0.75 * memory_total_mib();
+    if (available_mib > 0 && rss_mib > available_mib)
+        return fmt::format("over memory: would need ~{:.0f} MiB, more than the {:.0f} MiB "
+                           "available (0.75 x MemTotal)", rss_mib, available_mib);
+    return "";
+}
+
+// Runs length L of config: its point, marked over budget if it used more tensor memory
+// than the budget, or failed (e.g. out of memory) with the error.
+Point run_paper_length(const Options& options, const models::ModelConfig& config) {
+    const int64_t L = config.attention.max_length;
+    release_cached_buffers();  // measure each length from a clean slate
+    Point point;
+    try {
+        point = time_model_step(config, options.quick ? 1 : (L <= 4096 ? 3 : 1));
+    } catch (const std::exception& e) {
+        point.status = fmt::format("failed: {}", e.what());
+    }
+    release_cached_buffers();
+    if (point.peak_mib / 1024 > options.memory_budget_gib)
+        point.status = fmt::format("over budget: used {:.1f} GiB of tensors, more than {:g} GiB",
+                                   point.peak_mib / 1024, options.memory_budget_gib);
+    return point;
+}
+
+// The paper's model with one mechanism at each length, a table row for each; a length
+// the budgets rule out is recorded with the reason instead of a time.
+void sweep_paper_lengths(const Options& options, Mechanism mechanism, bool causal,
+                         std::map<int64_t, Point>& points) {
+    int64_t previous = 0;  // the last length tried
+    for (int64_t L : paper_lengths(options)) {
+        models::ModelConfig config = paper_config(mechanism, causal, L);
+        Point point;
+        if (previous) point.status = paper_skip_reason(options, config, previous, points[previous]);
+        if (point.status.empty()) {
+            point = run_paper_length(options, config);
+            previous = L;
+        }
+        points[L] = point;
+        fmt::print("{:<9} {:<6} {:>6} {:>10.3f} {:>10.0f} {:>10.0f} {:>10.1f}  {}\n",
+                   mechanism_name(mechanism), causal ? "causal" : "bidir", L, point.seconds,
+                   point.peak_mib, point.peak_rss_mib, point.gflop, point.status);
+        std::fflush(stdout);
+    }
+}
+
+// Writes the CSV (the sweep's columns, peak RSS and status), and the PNG beside it.
+void write_paper(const std::string& out, const Results& results) {
+    std::vector<std::string> columns = sweep_columns;
+    columns.insert(columns.end(), {"peak_rss_mib", "status"});
+    CsvWriter csv(out, columns);
+    for (auto& [key, points] : results)
+        for (auto& [L, p] : points) {
+            std::vector<std::string> fields = sweep_fields(key.first, key.second, L, p);
+            fields.insert(fields.end(), {fmt::format("{:.6g}", p.peak_rss_mib), p.status});
+            csv.row(fields);
+        }
+    plot_sweep(out, results, "6-layer model: ");
+}
+
+// The table for docs/speed.md: seconds and peak tensor memory of every mechanism and
+// mode at every length, or why it did not run.
+void print_paper_table(const Results& results, const std::vector<int64_t>& lengths) {
+    std::string header = "\n| fwd + bwd, 6-layer model |", rule = "|---|";
+    for (int64_t L : lengths) header += fmt::format(" L = {} |", L), rule += "---|";
+    fmt::print("{}\n{}\n", header, rule);
+    for (auto& [key, points] : results) {
+        std::string row = fmt::format("| {} {} |", mechanism_name(key.first),
+                                      key.second ? "causal" : "bidir");
+        for (int64_t L : lengths) {
+            Point p = point_at(results, key.first, key.second, L);
+            bool ran = !std::isnan(p.seconds);
+            row += ran ? fmt::format(" {:.3g} s, {:.3g} GiB |", p.seconds, p.peak_mib / 1024)
+                       : fmt::format(" {} |", p.status.substr(0, p.status.find(':')));
+        }
+        fmt::print("{}\n", row);
+    }
+}
+
+// The longest length at which (mechanism, causal) ran within the budget; 0 if none.
+int64_t longest_within_budget(const Results& results, Mechanism mechanism, bool causal) {
+    int64_t longest = 0;
+    auto points = results.find({mechanism, causal});
+    if (points != results.end())
+        for (auto& [L, p] : points->second)
+            if (p.status == "ok") longest = L;
+    return longest;
+}
+
+// Adds key = time of `a` / time of `b` at L = 8192 (mode `causal`); if either did not
+// run, the ratio is NaN and a note says why.
+void add_paper_ratio(ResultLine& result, const std::string& key, const Results& results,
+                     Mechanism a, Mechanism b, bool causal) {
+    Point pa = point_at(results, a, causal, 8192), pb = point_at(results, b, causal, 8192);
+    result.add(key, pa.seconds / pb.seconds);
+    std::vector<std::string> missing;
+    for (auto [mechanism, p] : {std::pair{a, pa}, std::pair{b, pb}})
+        if (std::isnan(p.seconds))
+            missing.push_back(fmt::format("{} {} {}", mechanism_name(mechanism),
+                                          causal ? "causal" : "bidir",
+                                          p.status.empty() ? "not in this run" : p.status));
+    if (!missing.empty())
+        fmt::print("note: {} is nan: at L = 8192, {}\n", key, fmt::join(missing, "; "));
+}
+
+// The goals: ratios at L = 8192 and the longest lengths within the budget.
+void print_paper_result(const Results& results) {
+    ResultLine result;
+    fmt::print("\n");
+    add_paper_ratio(result, "paper_favor_vs_identity_8192", results, Mechanism::Favor,
+                    Mechanism::Identity, false);
+    add_paper_ratio(result, "paper_favor_vs_identity_causal_8192", results, Mechanism::Favor,
+                    Mechanism::Identity, true);
+    add_paper_ratio(result, "paper_softmax_vs_favor_8192", results, Mechanism::Softmax,
+                    Mechanism::Favor, false);
+    add_paper_ratio(result, "paper_softmax_vs_favor_causal_8192", results, Mechanism::Softmax,
+                    Mechanism::Favor, true);
+    for (Mechanism mechanism : {Mechanism::Favor, Mechanism::Softmax})
+        for (bool causal : {false, true})
+            result.add(fmt::format("paper_max_length_{}{}", mechanism_name(mechanism),
+                                   causal ? "_causal" : ""),
+                       longest_within_budget(results, mechanism, causal));
+    result.add("threads", int64_t(num_threads()));
+    result.print();
+}
+
+// The paper's Figure 3 (--paper): its whole model with softmax, favor and identity
+// attention, bidirectional and causal, over the lengths; a CSV, a plot, a table, ratios.
+int paper_bench(const Options& options) {
+    fmt::print("the paper's model: 6 layers, D 512, 8 heads, ff 2048, vocab 256, m = 256, "
+               "batch 1, {} threads\n", num_threads());
+    fmt::print("budgets: {:g} GiB of tensors, {:.0f} MiB of memory (0.75 x MemTotal); a "
+               "mechanism stops after a step over {:g} s\n\n", options.memory_budget_gib,
+               0.75 * memory_total_mib(), options.time_budget_s);
+    fmt::print("{:<9} {:<6} {:>6} {:>10} {:>10} {:>10} {:>10}  {}\n", "attention", "mode", "L",
+               "fwd+bwd s", "peak MiB", "RSS MiB", "GEMM GFLOP", "status");
+    Results results;
+    for (bool causal : {false, true})
+        for (Mechanism mechanism : {Mechanism::Softmax, Mechanism::Favor, Mechanism::Identity})
+            sweep_paper_lengths(options, mechanism, causal, results[{mechanism, causal}]);
+    write_paper(options.out.empty() ? "results/bench_paper.csv" : options.out, results);
+    print_paper_table(results, paper_lengths(options));
+    print_paper_result(results);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"Attention speed and memory vs sequence length (Performer, Fig. 1), and whole "
-                 "models' training and decoding speed (--model)", "bench"};
+    CLI::App app{"Attention speed and memory vs sequence length: one layer, or the paper's whole "
+                 "model (--paper, its Figure 3); and whole models' training and decoding speed "
+                 "(--model)", "bench"};
     Options o;
     app.add_flag("--quick", o.quick, "smaller sizes and fewer repetitions: a smoke run");
-    app.add_option("--max-length", o.max_length, "attention: longest sequence")->check(positive());
-    app.add_option("--memory-budget", o.memory_budget_gib, "attention: GiB of tensors one step may use")
+    auto paper = app.add_flag("--paper", o.paper, "the paper's 6-layer model instead of one layer");
+    app.add_option("--max-length", o.max_length, "attention, paper: longest sequence")
         ->check(positive());
-    app.add_option("--time-budget", o.time_budget_s, "attention: seconds one forward+backward may take")
-        ->check(positive());
-    app.add_option("--out", o.out, "attention: CSV file; the PNG plot is written beside it");
-    app.add_flag("--model", o.model, "time whole models instead of one attention layer");
+    app.add_option("--memory-budget", o.memory_budget_gib,
+                   "attention, paper: GiB of tensors one step may use")->check(positive());
+    app.add_option("--time-budget", o.time_budget_s,
+                   "attention, paper: seconds one forward+backward may take")->check(positive());
+    app.add_option("--out", o.out, "attention, paper: CSV file (default results/bench_attention"
+                   ".csv, --paper: results/bench_paper.csv); the PNG plot is written beside it");
+    app.add_flag("--model", o.model, "time whole models instead of one attention layer")
+        ->excludes(paper);
     app.add_option("--task", o.task, "model: text (L = 1024) or image (L = 64*64*3)")
         ->check(CLI::IsMember({"text", "image"}));
     app.add_option("--attention", o.attention, "model: the mechanism timed first")
@@ -565,6 +838,6 @@ int main(int argc, char** argv) {
     app.add_option("--steps", o.steps, "model: timed training steps")->check(positive());
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
-        return o.model ? model_bench(o) : attention_sweep(o);
+        return o.model ? model_bench(o) : o.paper ? paper_bench(o) : attention_sweep(o);
     });
 }
