@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
-#include <thread>
 
 namespace pf::distributed {
 
@@ -53,9 +52,8 @@ Processes::Processes() {
     int local_size = 1;
     MPI_Comm_size(local, &local_size);
     MPI_Comm_free(&local);
-    if (!std::getenv("PF_THREADS"))
-        set_num_threads(std::clamp(int(std::thread::hardware_concurrency()) / local_size, 1,
-                                   kMaxThreads));
+    if (!std::getenv("PF_THREADS"))  // then default_num_threads() is the number of cores
+        set_num_threads(std::max(1, default_num_threads() / local_size));
 }
 
 // Rank r receives the running sum of ranks 0..r-1, adds its own values after it and
