@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# redraw.sh — does redrawing FAVOR+'s random features help? A small causal model of Jane
+# Austen's novels trained with the features redrawn never, every 1000, every 100 and
+# every 10 steps, at m = 128 and 256, with the same seed and schedule; held-out bits per
+# byte against the step for each (results/redraw-m{128,256}.{png,md}).
+#
+#   bash tools/experiments/redraw.sh          # after `make` and `make data`
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tools/experiments/common.sh
+STEPS=${STEPS:-600}
+COMMON=(--task text --attention favor --layers 2 --dim 128 --heads 4 --ff 512
+        --seq-len 256 --batch 16 --steps "$STEPS" --lr 2e-3 --warmup 50
+        --eval-every 50 --eval-batches 8 --seed 1)
+for m in 128 256; do
+  runs=()
+  for redraw in 0 1000 100 10; do
+    train_once "runs/redraw-m$m-$redraw" "${COMMON[@]}" --features "$m" --redraw "$redraw"
+    runs+=("runs/redraw-m$m-$redraw")
+  done
+  build/compare --runs "$(IFS=,; echo "${runs[*]}")" --metric bits_per_byte \
+    --title "FAVOR+ m = $m: features redrawn never, every 1000, 100, 10 steps" \
+    --out "results/redraw-m$m"
+done
