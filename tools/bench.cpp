@@ -347,27 +347,6 @@ StepTiming time_training_steps(const models::ModelConfig& config, int64_t batch,
 
 // Seconds the products of `shapes` take alone, one after another (the best of 3), on
 // random matrices: what a step would take if it did nothing but its GEMMs.
-double time_products_alone(const std::vector<blas::GemmShape>& shapes);
-
-// The shapes whose products take the most time alone, with their rate: where the step's
-// GEMMs lose against one large GEMM.
-void print_slowest_products(const std::vector<blas::GemmShape>& shapes, double peak_gflops) {
-    std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t>, int64_t> counts;
-    for (const blas::GemmShape& p : shapes) counts[{p.trans_a, p.trans_b, p.M, p.N, p.K, p.batch}]++;
-    std::vector<std::pair<double, std::string>> rows;
-    for (auto& [key, count] : counts) {
-        auto [ta, tb, M, N, K, batch] = key;
-        double seconds = time_products_alone({blas::GemmShape{ta, tb, M, N, K, batch}}) * double(count);
-        double gflops = 2.0 * double(M * N * K * batch * count) / seconds / 1e9;
-        rows.push_back({seconds, fmt::format("    {:>5} x {:>3}x({}{} x {} x {}){}: {:.1f} ms, {:.2f} of peak",
-                                             count, batch, M, ta ? "^T" : "", N, K, tb ? " B^T" : "",
-                                             seconds * 1e3, gflops / peak_gflops)});
-    }
-    std::sort(rows.rbegin(), rows.rend());
-    fmt::print("  the products that take longest alone (count x batch x (M x N x K)):\n");
-    for (size_t i = 0; i < std::min<size_t>(8, rows.size()); ++i) fmt::print("{}\n", rows[i].second);
-}
-
 double time_products_alone(const std::vector<blas::GemmShape>& shapes) {
     int64_t a_size = 0, b_size = 0, c_size = 0;
     for (const blas::GemmShape& p : shapes) {
@@ -389,6 +368,25 @@ double time_products_alone(const std::vector<blas::GemmShape>& shapes) {
         best = std::min(best, now_seconds() - start);
     }
     return best;
+}
+
+// The shapes whose products take the most time alone, with their rate: where the step's
+// GEMMs lose against one large GEMM.
+void print_slowest_products(const std::vector<blas::GemmShape>& shapes, double peak_gflops) {
+    std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t>, int64_t> counts;
+    for (const blas::GemmShape& p : shapes) counts[{p.trans_a, p.trans_b, p.M, p.N, p.K, p.batch}]++;
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto& [key, count] : counts) {
+        auto [ta, tb, M, N, K, batch] = key;
+        double seconds = time_products_alone({blas::GemmShape{ta, tb, M, N, K, batch}}) * double(count);
+        double gflops = 2.0 * double(M * N * K * batch * count) / seconds / 1e9;
+        rows.push_back({seconds, fmt::format("    {:>5} x {:>3}x({}{} x {} x {}){}: {:.1f} ms, {:.2f} of peak",
+                                             count, batch, M, ta ? "^T" : "", N, K, tb ? " B^T" : "",
+                                             seconds * 1e3, gflops / peak_gflops)});
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    fmt::print("  the products that take longest alone (count x batch x (M x N x K)):\n");
+    for (size_t i = 0; i < std::min<size_t>(8, rows.size()); ++i) fmt::print("{}\n", rows[i].second);
 }
 
 // The rate of one large product, 1024 x 1024 x 1024, as the model's products run
