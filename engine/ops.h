@@ -123,6 +123,11 @@ Tensor causal_dot_product_reference(const Tensor& q, const Tensor& k, const Tens
 // with j > i (a later NaN never reaches row i).  p: (..., L, L), v: (..., L, d) → (..., L, d)
 Tensor causal_matmul(const Tensor& p, const Tensor& v);
 
+// shifted_exp(u, s, eps) = e^(u - s) + eps with one s per row, fused: FAVOR+'s feature
+// map after its product. Keeps only its output for backward.
+//   u: (..., m), s: (..., 1) → (..., m)
+Tensor shifted_exp(const Tensor& u, const Tensor& s, float eps = 0.0f);
+
 // ---- operators -------------------------------------------------------------------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

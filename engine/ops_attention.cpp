@@ -41,6 +41,12 @@
 // 2. causal_matmul(p, v) = tril(p) v, exact causal attention's product of the
 // probabilities with the values: GEMMs for the blocks below the diagonal, the
 // triangle of each diagonal block by lower_triangular_product, for the same reason.
+//
+// 3. shifted_exp(u, s, eps) = e^(u - s) + eps, s one number per row of u: FAVOR+'s
+// feature map after its product (nn/attention.cpp). Composed of broadcast, sub, exp
+// and add_scalar it would take four passes over the (L, m) features and keep two
+// copies for backward; fused, it is one pass and keeps only y, since
+//   du = g o (y - eps),   ds = -sum_j du_j   (row by row).
 #include "engine/blas.h"
 #include "engine/kernels.h"
 
@@ -356,6 +362,42 @@ Tensor causal_matmul(const Tensor& p, const Tensor& v) {
                       });
                       return Grads{dp, dv};
                   });
+}
+
+// u (..., m), s (..., 1) → y (..., m)
+Tensor shifted_exp(const Tensor& u, const Tensor& s, float eps) {
+    PF_CHECK(u.defined() && s.defined() && u.dim() >= 1 && s.dim() == u.dim() &&
+                 s.shape().back() == 1 && numel(s.shape()) * u.shape().back() == u.numel(),
+             "shifted_exp: s {} must be u's shape {} with a last axis of 1",
+             s.defined() ? shape_str(s.shape()) : "undefined", u.defined() ? shape_str(u.shape()) : "undefined");
+    const int64_t m = u.shape().back(), rows = s.numel();
+    Tensor y = Tensor::empty(u.shape());
+    const float *U = u.data(), *S = s.data();
+    float* Y = y.mutable_data();
+    parallel_for(rows, kernels::row_grain(m), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r)
+            for (int64_t j = 0; j < m; ++j) Y[r * m + j] = kernels::fast_exp(U[r * m + j] - S[r]) + eps;
+    });
+    return record("shifted_exp", y, {u, s}, [m, rows, eps, sy = SavedTensor(y)](const Tensor& g) {
+        Tensor y = sy.get();
+        Shape s_shape = y.shape();
+        s_shape.back() = 1;
+        Tensor du = Tensor::empty(y.shape()), ds = Tensor::empty(s_shape);
+        const float *Y = y.data(), *G = g.data();
+        float *dU = du.mutable_data(), *dS = ds.mutable_data();
+        parallel_for(rows, kernels::row_grain(m), [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; ++r) {
+                float row_sum = 0.0f;
+                for (int64_t j = 0; j < m; ++j) {
+                    const float d = G[r * m + j] * (Y[r * m + j] - eps);
+                    dU[r * m + j] = d;
+                    row_sum += d;
+                }
+                dS[r] = -row_sum;
+            }
+        });
+        return Grads{du, ds};
+    });
 }
 
 }  // namespace pf

@@ -267,6 +267,43 @@ Tensor record(const char* op_name, Tensor output, std::initializer_list<Tensor> 
     return record(op_name, std::move(output), std::vector<Tensor>(inputs), std::move(backward));
 }
 
+namespace {
+struct RecordingOn {  // NoGradGuard's opposite, for recompute's backward
+    bool previous = g_grad_enabled;
+    RecordingOn() { g_grad_enabled = true; }
+    ~RecordingOn() { g_grad_enabled = previous; }
+};
+}  // namespace
+
+Tensor recompute(const TensorFunction& f, const std::vector<Tensor>& inputs) {
+    Tensor output;
+    {
+        NoGradGuard keep_nothing;
+        output = f(inputs).detach();  // detached: f may return an input (or a view of one)
+    }
+    std::vector<SavedTensor> saved(inputs.begin(), inputs.end());
+    std::vector<bool> needs_grad;
+    for (const Tensor& x : inputs) needs_grad.push_back(x.requires_grad());
+    return record("recompute", output, inputs, [f, saved, needs_grad](const Tensor& g) {
+        std::vector<Tensor> leaves;
+        for (size_t i = 0; i < saved.size(); ++i) {
+            Tensor x = saved[i].defined() ? saved[i].get() : Tensor();
+            if (needs_grad[i]) x.requires_grad_();
+            leaves.push_back(x);
+        }
+        Tensor y;
+        {
+            RecordingOn inside_backward;  // backward turned recording off
+            y = f(leaves);
+        }
+        if (y.requires_grad()) y.backward(g);
+        Grads grads;
+        for (size_t i = 0; i < leaves.size(); ++i)
+            grads.push_back(needs_grad[i] ? leaves[i].grad() : Tensor());
+        return grads;
+    });
+}
+
 // ---- backward -------------------------------------------------------------------
 
 namespace {

@@ -160,6 +160,16 @@ Tensor record(const char* op_name, Tensor output, std::initializer_list<Tensor> 
 Tensor record(const char* op_name, Tensor output, const std::vector<Tensor>& inputs,
               BackwardFn backward);
 
+// recompute(f, inputs): y = f(inputs), keeping none of f's intermediates for backward,
+// only the inputs. Backward runs f again with recording on, over fresh leaves holding
+// the inputs' values, and backpropagates the gradient through that new graph: the
+// memory of f's intermediates traded for a second forward (gradient checkpointing,
+// Chen et al. 2016). f must compute the same numbers each time (no random draws), and
+// every tensor it uses that needs a gradient must come in through `inputs` (undefined
+// entries are allowed and passed through).
+using TensorFunction = std::function<Tensor(const std::vector<Tensor>& inputs)>;
+Tensor recompute(const TensorFunction& f, const std::vector<Tensor>& inputs);
+
 // Recording switch (per thread). `NoGradGuard g;` turns recording off in its scope,
 // e.g. for evaluation, sampling and optimizer updates.
 bool grad_enabled();

@@ -98,10 +98,8 @@ Tensor largest_exponents(const FavorExponents& e) {
 // phi = m^-1/2 (exp(u - h - c) + eps), c broadcast over the features.
 Tensor favor_map(const FavorExponents& e, const Tensor& c, float eps) {
     const int64_t m = e.u.shape().back();
-    // -(h + c + ln(m)/2), negated while small: (B, H, L, 1) or so, not (B, H, L, m)
-    Tensor shift = neg(add_scalar(add(e.h, c), 0.5f * std::log(float(m))));
-    Tensor phi = exp(add(e.u, shift));
-    return eps == 0.0f ? phi : add_scalar(phi, eps / std::sqrt(float(m)));
+    Tensor shift = add_scalar(add(e.h, c), 0.5f * std::log(float(m)));  // (B, H, L, 1)
+    return shifted_exp(e.u, shift, eps / std::sqrt(float(m)));  // one pass over (B, H, L, m)
 }
 
 // key_mask (B, L) → (B, 1, L, 1): 1 where padding, for masked_fill.
@@ -342,7 +340,15 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_mask) {
         return permute(reshape(linear(x, w, b), {B, L, H, d}), {0, 2, 1, 3});
     };
     Tensor keys = w_k_.defined() ? heads(w_k_, b_k_) : Tensor();  // reformer: none
-    Tensor out = attend(config_, tensors_, heads(w_q_, b_q_), keys, heads(w_v_, b_v_), key_mask);
+    // The mechanism as a function of every tensor that may need a gradient.
+    auto mechanism = [config = config_, tensors = tensors_, key_mask](const std::vector<Tensor>& in) {
+        MechanismTensors with = tensors;
+        with.E = in[3], with.F = in[4];  // linformer's learned projections (else undefined)
+        return attend(config, with, in[0], in[1], in[2], key_mask);
+    };
+    std::vector<Tensor> inputs{heads(w_q_, b_q_), keys, heads(w_v_, b_v_), tensors_.E, tensors_.F};
+    if (observer_) observer_(inputs[0], keys.defined() ? keys : inputs[0]);
+    Tensor out = config_.recompute ? recompute(mechanism, inputs) : mechanism(inputs);
     out = reshape(permute(out, {0, 2, 1, 3}), {B, L, H * d});  // (B, L, D)
     return linear(out, w_out_, b_out_);
 }

@@ -30,6 +30,7 @@
 #include "nn/module.h"
 #include "nn/random_features.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,9 @@ struct AttentionConfig {
     int64_t linformer_k = 256;              // k: rows of linformer's E and F
     int64_t hashes = 4;                     // reformer: rounds of hashing
     int64_t buckets = 32;                   // reformer: buckets of each round (even)
+    // Keep only q, k, v for backward and compute the mechanism again there (engine
+    // recompute): the same numbers in less memory, at the cost of a second forward.
+    bool recompute = false;
 };
 
 // Throws pf::Error naming the problem: D not divisible by H, a linear mechanism without
@@ -162,6 +166,11 @@ public:
     const MechanismTensors& mechanism_tensors() const { return tensors_; }
     const AttentionConfig& config() const { return config_; }
 
+    // Analysis (build/eval --attention-shift): forward passes its per-head queries and
+    // keys, (B, H, L, d) each, to the observer (reformer: the keys are the queries).
+    using Observer = std::function<void(const Tensor& q, const Tensor& k)>;
+    void set_observer(Observer observer) { observer_ = std::move(observer); }
+
     // Recurrent decoding of a causal layer: one position at a time, x_t: (B, D) →
     // (B, D), the same output as forward() gives at that position. No gradients.
     DecodeState start_decoding() const;
@@ -173,6 +182,7 @@ private:
     Tensor w_q_, w_k_, w_v_, w_out_;        // (D, D) each; reformer has no w_k_ (keys are queries)
     Tensor b_q_, b_k_, b_v_, b_out_;        // (D) each
     MechanismTensors tensors_;              // buffers (features, rotations) or parameters (E, F)
+    Observer observer_;
 };
 
 }  // namespace pf::nn

@@ -202,6 +202,83 @@ TEST_CASE("decode_linear, position by position, equals causal linear attention o
     }
 }
 
+namespace {
+// Equal as numbers: both NaN, the same infinity, or within rel of each other.
+bool same_number(float a, float b, float rel) {
+    if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+    if (std::isinf(a) || std::isinf(b)) return a == b;
+    return std::fabs(a - b) <= rel * (std::fabs(a) + std::fabs(b)) + 1e-30f;
+}
+bool same_numbers(const Tensor& a, const Tensor& b, float rel) {
+    if (a.shape() != b.shape()) return false;
+    for (int64_t i = 0; i < a.numel(); ++i)
+        if (!same_number(a.data()[i], b.data()[i], rel)) return false;
+    return true;
+}
+}  // namespace
+
+TEST_CASE("fused shifted_exp equals exp(u - s) + eps composed, values and gradients, also "
+          "where every feature underflows or overflows, and with a NaN", "[attention]") {
+    Generator gen(41);
+    Tensor u = random_tensor({3, 4, 6}, gen, 3.0f), s = random_tensor({3, 4, 1}, gen, 3.0f);
+    s.mutable_data()[1] = 200.0f;   // row 1: every e^(u - s) underflows to 0
+    s.mutable_data()[2] = -100.0f;  // row 2: every one overflows to inf
+    u.mutable_data()[3 * 6 + 2] = std::numeric_limits<float>::quiet_NaN();  // row 3: one NaN
+    Tensor g = random_tensor(u.shape(), gen);
+    for (float eps : {0.0f, 1e-3f}) {
+        INFO("eps " << eps);
+        auto run = [&](bool fused) {
+            Tensor du = u.detach(), ds = s.detach();
+            du.requires_grad_(), ds.requires_grad_();
+            Tensor y = fused ? shifted_exp(du, ds, eps) : add_scalar(exp(sub(du, ds)), eps);
+            y.backward(g);
+            return std::tuple{y, du.grad(), ds.grad()};
+        };
+        auto [y1, du1, ds1] = run(true);
+        auto [y2, du2, ds2] = run(false);
+        REQUIRE(same_numbers(y1, y2, 0.0f));  // the same float operations
+        // du: g (y - eps) against g e^(u - s), a rounding apart when eps > 0.
+        REQUIRE(same_numbers(du1, du2, eps == 0.0f ? 0.0f : 1e-6f));
+        REQUIRE(same_numbers(ds1, ds2, 1e-6f));  // sums in another order
+        REQUIRE(du1.data()[1 * 6] == 0.0f);       // underflow: no gradient, no NaN
+        REQUIRE(std::isinf(du1.data()[2 * 6]));
+    }
+    REQUIRE_THROWS_WITH(shifted_exp(u, random_tensor({3, 4, 2}, gen)), Catch::Contains("last axis of 1"));
+}
+
+TEST_CASE("recomputed attention: bit-identical outputs and gradients, every mechanism, with "
+          "padding; less memory kept for FAVOR+", "[attention]") {
+    for (Mechanism mechanism : kAllMechanisms) {
+        for (bool causal : {false, true}) {
+            if (causal && mechanism == Mechanism::Linformer) continue;
+            INFO(mechanism_name(mechanism) << " causal " << causal);
+            AttentionConfig config = small_config(mechanism, causal);
+            auto run = [&](bool recomputed) {
+                config.recompute = recomputed;
+                Generator gen(67);
+                MultiHeadAttention attention(config, gen);
+                Tensor x = random_tensor({2, 9, 16}, gen, 2.0f).requires_grad_();
+                Tensor mask = Tensor::from_data({2, 9}, {1, 1, 1, 1, 1, 1, 1, 1, 1,  //
+                                                         1, 1, 1, 1, 1, 1, 0, 0, 0});
+                Tensor weights = random_tensor({2, 9, 16}, gen);
+                Storage::reset_peak();
+                const int64_t before = Storage::live_bytes();
+                Tensor y = attention.forward(x, mask);
+                const int64_t kept = Storage::live_bytes() - before;
+                y.backward(weights);
+                std::vector<std::vector<float>> values{y.to_vector(), x.grad().to_vector()};
+                for (const Tensor& p : attention.parameters())  // identity: q, k get none
+                    values.push_back(p.grad().defined() ? p.grad().to_vector() : std::vector<float>{});
+                return std::pair{values, kept};
+            };
+            auto [plain, kept_plain] = run(false);
+            auto [recomputed, kept_recomputed] = run(true);
+            REQUIRE(plain == recomputed);
+            if (mechanism == Mechanism::Favor) REQUIRE(kept_recomputed < kept_plain / 2);
+        }
+    }
+}
+
 TEST_CASE("padding is invisible: real positions' outputs do not change", "[attention]") {
     for (Mechanism mechanism : kAllMechanisms) {
         for (bool causal : {false, true}) {

@@ -286,3 +286,12 @@ TEST_CASE("gradient: sorting by argsort then gather (argsort itself has none)", 
     auto sorted = [](const std::vector<Tensor>& t) { return gather(t[0], 1, argsort(t[0], 1)); };
     REQUIRE_GRADIENTS(sorted, {x});
 }
+
+TEST_CASE("gradient: shifted_exp, with and without eps", "[gradient]") {
+    Generator gen(40);
+    for (float eps : {0.0f, 0.25f}) {
+        auto f = [eps](const std::vector<Tensor>& x) { return shifted_exp(x[0], x[1], eps); };
+        REQUIRE_GRADIENTS(f, {random_tensor({2, 3, 5}, gen), random_tensor({2, 3, 1}, gen)});
+        REQUIRE_GRADIENTS(f, {random_tensor({4}, gen), random_tensor({1}, gen)});
+    }
+}

@@ -2,6 +2,7 @@
 //
 //   build/bench [--quick] [--max-length 65536] [--out results/bench_attention.csv]
 //   build/bench --paper [--quick] [--memory-budget 16]   # Figure 3: the paper's 6-layer model
+//   build/bench --paper --recompute      # FAVOR+ alone, attention recomputed in backward
 //   build/bench --model [--attention favor]              # a training step, MFU, decoding
 //   build/bench --model --task image                     # 64x64x3 images: L = 12288
 //
@@ -26,7 +27,9 @@
 // the machine's memory; a mechanism stops after a step longer than the time budget.
 // Memory is the peak of tensor bytes, parameters and gradients included, and peak RSS.
 // Writes results/bench_paper.{csv,png}, a table, and a `result:` line (ratios at 8192,
-// the longest lengths within the budget).
+// the longest lengths within the budget). --recompute runs FAVOR+ alone, keeping only
+// each layer's q, k, v for backward (nn::AttentionConfig::recompute), to
+// results/bench_paper_recompute.{csv,png}.
 #include "engine/allocator.h"
 #include "engine/blas.h"
 #include "engine/ops.h"
@@ -83,7 +86,7 @@ Point step(MultiHeadAttention& attention, Tensor x) {
 }
 
 struct Options {
-    bool quick = false, model = false, paper = false;
+    bool quick = false, model = false, paper = false, recompute = false;
     int64_t max_length = 65536;
     double memory_budget_gib = 16, time_budget_s = 60;
     std::string out;  // default: results/bench_attention.csv, or bench_paper.csv (--paper)
@@ -693,6 +696,7 @@ void sweep_paper_lengths(const Options& options, Mechanism mechanism, bool causa
     int64_t previous = 0;  // the last length tried
     for (int64_t L : paper_lengths(options)) {
         models::ModelConfig config = paper_config(mechanism, causal, L);
+        config.attention.recompute = options.recompute;
         Point point;
         if (previous) point.status = paper_skip_reason(options, config, previous, points[previous]);
         if (point.status.empty()) {
@@ -766,10 +770,19 @@ void add_paper_ratio(ResultLine& result, const std::string& key, const Results& 
         fmt::print("note: {} is nan: at L = 8192, {}\n", key, fmt::join(missing, "; "));
 }
 
-// The goals: ratios at L = 8192 and the longest lengths within the budget.
-void print_paper_result(const Results& results) {
+// The goals: ratios at L = 8192 and the longest lengths within the budget (--recompute:
+// FAVOR+'s lengths alone).
+void print_paper_result(const Results& results, bool recompute) {
     ResultLine result;
     fmt::print("\n");
+    if (recompute) {
+        for (bool causal : {false, true})
+            result.add(fmt::format("paper_max_length_favor_recompute{}", causal ? "_causal" : ""),
+                       longest_within_budget(results, Mechanism::Favor, causal));
+        result.add("threads", int64_t(num_threads()));
+        result.print();
+        return;
+    }
     add_paper_ratio(result, "paper_favor_vs_identity_8192", results, Mechanism::Favor,
                     Mechanism::Identity, false);
     add_paper_ratio(result, "paper_favor_vs_identity_causal_8192", results, Mechanism::Favor,
@@ -791,19 +804,24 @@ void print_paper_result(const Results& results) {
 // attention, bidirectional and causal, over the lengths; a CSV, a plot, a table, ratios.
 int paper_bench(const Options& options) {
     fmt::print("the paper's model: 6 layers, D 512, 8 heads, ff 2048, vocab 256, m = 256, "
-               "batch 1, {} threads\n", num_threads());
+               "batch 1, {} threads{}\n", num_threads(),
+               options.recompute ? "; attention recomputed in backward" : "");
     fmt::print("budgets: {:g} GiB of tensors, {:.0f} MiB of memory (0.75 x MemTotal); a "
                "mechanism stops after a step over {:g} s\n\n", options.memory_budget_gib,
                0.75 * memory_total_mib(), options.time_budget_s);
     fmt::print("{:<9} {:<6} {:>6} {:>10} {:>10} {:>10} {:>10}  {}\n", "attention", "mode", "L",
                "fwd+bwd s", "peak MiB", "RSS MiB", "GEMM GFLOP", "status");
     Results results;
+    std::vector<Mechanism> mechanisms{Mechanism::Softmax, Mechanism::Favor, Mechanism::Identity};
+    if (options.recompute) mechanisms = {Mechanism::Favor};
     for (bool causal : {false, true})
-        for (Mechanism mechanism : {Mechanism::Softmax, Mechanism::Favor, Mechanism::Identity})
+        for (Mechanism mechanism : mechanisms)
             sweep_paper_lengths(options, mechanism, causal, results[{mechanism, causal}]);
-    write_paper(options.out.empty() ? "results/bench_paper.csv" : options.out, results);
+    std::string out = options.out;
+    if (out.empty()) out = options.recompute ? "results/bench_paper_recompute.csv" : "results/bench_paper.csv";
+    write_paper(out, results);
     print_paper_table(results, paper_lengths(options));
-    print_paper_result(results);
+    print_paper_result(results, options.recompute);
     return 0;
 }
 
@@ -816,6 +834,8 @@ int main(int argc, char** argv) {
     Options o;
     app.add_flag("--quick", o.quick, "smaller sizes and fewer repetitions: a smoke run");
     auto paper = app.add_flag("--paper", o.paper, "the paper's 6-layer model instead of one layer");
+    app.add_flag("--recompute", o.recompute, "paper: FAVOR+ alone, its attention recomputed in "
+                 "backward (less memory, more time)")->needs(paper);
     app.add_option("--max-length", o.max_length, "attention, paper: longest sequence")
         ->check(positive());
     app.add_option("--memory-budget", o.memory_budget_gib,

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
     app.add_flag("--resume", o.resume, "continue the run in --out to --steps");
     app.add_option("--stop-after", o.stop_after, "stop once this step is done, with a checkpoint")
         ->check(in_range(1, largest));
+    app.add_flag("--recompute", o.recompute,
+                 "keep only attention's q, k, v for backward and compute the rest again there "
+                 "(less memory, more time; the same numbers)");
     add_threads_option(app);
     return processes.finish(run_program(app, argc, argv, [&] {
         for (const CLI::Option* option : app.get_options())

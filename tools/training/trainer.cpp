@@ -282,6 +282,7 @@ void build_run(Run& run) {
     run.task = make_task(o.task);
     o.task.seq_len = run.task->sequence_length(o.task.seq_len);
     models::configure_model(o.model, o.task, run.task->image_shape());
+    o.model.attention.recompute = o.recompute;
     o.model.validate();
     run.gens = std::make_unique<Generators>(o.seed);
     Generator init(o.seed * 4);

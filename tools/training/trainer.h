@@ -58,6 +58,7 @@ struct TrainOptions {
     bool resume = false;        // continue the run in `out` (its own settings) to `steps`
     int64_t stop_after = 0;     // stop (with a checkpoint) once this step is done; 0: never
     bool quiet = false;         // no progress bar (tests)
+    bool recompute = false;     // attention recomputed in backward (nn::AttentionConfig)
     // With resume: the flags the command line gave (e.g. "--dim"). Each flag of a setting
     // must agree with the run's own value, or the resume is refused.
     std::vector<std::string> given_flags;
