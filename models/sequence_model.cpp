@@ -193,6 +193,12 @@ void SequenceModel::redraw_features(Generator& gen) {
     for (nn::TransformerBlock* block : blocks_) block->attention().redraw_features(gen);
 }
 
+std::vector<nn::MultiHeadAttention*> SequenceModel::attention_layers() {
+    std::vector<nn::MultiHeadAttention*> layers;
+    for (nn::TransformerBlock* block : blocks_) layers.push_back(&block->attention());
+    return layers;
+}
+
 Decoder SequenceModel::start_decoding(int64_t batch) const {
     PF_CHECK(config_.causal(), "model: only a causal model decodes token by token");
     Decoder decoder;

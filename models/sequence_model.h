@@ -77,6 +77,8 @@ public:
     // New random features for every attention layer (favor, trig, relu), or new random
     // rotations (reformer).
     void redraw_features(Generator& gen);
+    // Every block's attention layer, first to last.
+    std::vector<nn::MultiHeadAttention*> attention_layers();
 
     // Recurrent decoding: one token per sequence in, the next position's logits (B, vocab) out.
     Decoder start_decoding(int64_t batch) const;

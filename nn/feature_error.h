@@ -22,7 +22,13 @@
 //             e^{|z|^2} SM^-2.
 // Orthogonal rows (random_features.h) are not independent: these formulas are not theirs
 // (the paper's Theorem 2 bounds how much lower their error is).
+//
+// And in practice: attention_shift() takes a trained model's queries and keys and
+// compares its FAVOR+ attention with that of a new draw of the features and with exact
+// softmax attention (build/eval --attention-shift).
 #pragma once
+
+#include "engine/tensor.h"
 
 #include <cstdint>
 #include <span>
@@ -32,5 +38,18 @@ namespace pf::nn {
 // The MSE of phi(x) . phi(y) as an estimate of exp(x . y), m iid rows, for scaled x, y (d).
 double positive_features_mse(std::span<const float> x, std::span<const float> y, int64_t m);
 double trig_features_mse(std::span<const float> x, std::span<const float> y, int64_t m);
+
+// Per-head queries and keys q, k (B, H, L, d) under three attentions: exact softmax, and
+// FAVOR+ with the features `trained` and with `redrawn` (m, d each). Rows of the
+// attention matrices (causal: over j <= i) are compared by total variation,
+// 1/2 sum_j |a_j - b_j| (0: the same weights, 1: disjoint), averaged over rows. Beside
+// them, the sizes Lemma 2 says decide the error, averaged over positions or over the
+// pairs attended: |x|^2, |y|^2 and |x + y|^2, for x = q d^-1/4 and y = k d^-1/4.
+struct AttentionShift {
+    double query_norm2 = 0, key_norm2 = 0, sum_norm2 = 0;
+    double trained_vs_softmax = 0, redrawn_vs_softmax = 0, trained_vs_redrawn = 0;
+};
+AttentionShift attention_shift(const Tensor& q, const Tensor& k, const Tensor& trained,
+                               const Tensor& redrawn, bool causal);
 
 }  // namespace pf::nn

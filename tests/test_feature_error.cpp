@@ -1,6 +1,7 @@
 // test_feature_error.cpp — Lemma 2 of the Performer paper (nn/feature_error.h) against the
 // feature maps themselves: for a few fixed pairs (x, y), the mean and variance of the
-// estimate phi(x) . phi(y) of exp(x . y) over many independent iid feature matrices.
+// estimate phi(x) . phi(y) of exp(x . y) over many independent iid feature matrices; and
+// attention_shift, the comparison of whole attention matrices.
 #include "gradcheck.h"
 
 #include "nn/attention.h"
@@ -141,4 +142,31 @@ TEST_CASE("Lemma 2 at large |z|: positive features' variance lives in draws a sa
          << "; trig: variance " << trig.variance << ", Lemma 2 " << trig_predicted);
     CHECK(positive.variance < positive_predicted / 5);
     CHECK(std::fabs(trig.variance - trig_predicted) < 5 * trig.variance_error);
+}
+
+TEST_CASE("attention_shift: norms as defined, zero shift for the same draw, FAVOR+ nearer "
+          "softmax with more features, causal rows", "[feature_error]") {
+    Generator gen(90);
+    const int64_t d = 16, L = 12;
+    for (bool causal : {false, true}) {
+        INFO("causal " << causal);
+        Tensor q = random_tensor({2, 2, L, d}, gen, 0.3f), k = random_tensor({2, 2, L, d}, gen, 0.3f);
+        Tensor few = gaussian_orthogonal_matrix(8, d, gen), more = gaussian_orthogonal_matrix(4096, d, gen);
+        AttentionShift same = attention_shift(q, k, few, few, causal);
+        REQUIRE(same.trained_vs_redrawn == 0.0);
+        REQUIRE(same.trained_vs_softmax == same.redrawn_vs_softmax);
+        AttentionShift shift = attention_shift(q, k, few, more, causal);
+        REQUIRE(shift.redrawn_vs_softmax < 0.02);  // 4096 features: nearly exact
+        REQUIRE(shift.trained_vs_softmax > 2 * shift.redrawn_vs_softmax);
+        REQUIRE(shift.trained_vs_redrawn > 0.5 * shift.trained_vs_softmax);
+    }
+    // |x|^2 = |q|^2 / sqrt(d): q = 1 everywhere gives d / sqrt(d) = 4; k = -q gives x + y = 0.
+    Tensor ones = Tensor::ones({1, 1, 3, d});
+    Tensor W = gaussian_orthogonal_matrix(8, d, gen);
+    AttentionShift s = attention_shift(ones, neg(ones), W, W, true);
+    REQUIRE(s.query_norm2 == Approx(4.0));
+    REQUIRE(s.key_norm2 == Approx(4.0));
+    REQUIRE(s.sum_norm2 == Approx(0.0).margin(1e-6));
+    // All keys equal: every attention is uniform over the attended keys, so all agree.
+    REQUIRE(s.trained_vs_softmax == Approx(0.0).margin(1e-6));
 }

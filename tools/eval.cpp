@@ -9,6 +9,8 @@
 //
 //   build/eval --ckpt runs/austen/model.ckpt --context 1024
 //                                                        # read as build/sample reads
+//   build/eval --ckpt runs/austen/model.ckpt --attention-shift --seed 5
+//                                                        # FAVOR+ redrawn: how attention moves
 //
 // The task and its data come from the checkpoint; --data points elsewhere (same kind,
 // and the same shape: images of the size the model was trained on). Text is scored on
@@ -16,10 +18,13 @@
 // test split: a fixed set, the same on every run (see tools/training/tasks.h), read one
 // batch at a time. --context N scores windows of N tokens decoded one token at a time,
 // as build/sample decodes them: beyond the training length in the sliding window of
-// models/generate.h.
+// models/generate.h. --attention-shift compares, layer by layer on one held-out batch,
+// a FAVOR+ model's attention with its features as trained, redrawn (--seed) and exact
+// softmax (nn/feature_error.h), beside the sizes of its queries and keys.
 #include "models/evaluate.h"
 #include "models/trained_model.h"
 #include "nn/attention.h"
+#include "nn/feature_error.h"
 #include "tools/training/tasks.h"
 #include "tools/util/cli.h"
 #include "tools/util/result.h"
@@ -28,6 +33,54 @@
 #include <fmt/format.h>
 
 using namespace pf;
+
+namespace {
+
+// One held-out batch through the model, each attention layer's queries and keys kept;
+// then each layer's attention_shift against features redrawn from `seed`, and the
+// means over layers in the result line.
+int attention_shift(models::SequenceModel& model, const models::TrainedModel& trained,
+                    training::Task& task, int64_t batch, uint64_t seed) {
+    const nn::AttentionConfig& config = model.config().attention;
+    PF_CHECK(config.mechanism == nn::Mechanism::Favor, "--attention-shift: the model's attention "
+             "is {}; the comparison is of FAVOR+'s random features (add --attention favor)",
+             nn::mechanism_name(config.mechanism));
+    std::vector<nn::MultiHeadAttention*> layers = model.attention_layers();
+    std::vector<std::pair<Tensor, Tensor>> seen(layers.size());
+    for (size_t l = 0; l < layers.size(); ++l)
+        layers[l]->set_observer([&seen, l](const Tensor& q, const Tensor& k) { seen[l] = {q, k}; });
+    models::evaluate(model, trained.task.kind, task.held_out("test", trained.task.seq_len), batch,
+                     1, models::Reading::Whole);
+    Generator gen(seed);
+    nn::AttentionShift mean;
+    const double n = double(layers.size());
+    for (size_t l = 0; l < layers.size(); ++l) {
+        layers[l]->set_observer({});
+        Tensor as_trained = clone(layers[l]->features());
+        layers[l]->redraw_features(gen);
+        nn::AttentionShift s = nn::attention_shift(seen[l].first, seen[l].second, as_trained,
+                                                   layers[l]->features(), config.causal);
+        fmt::print("layer {}: |x|^2 {:.2f}, |y|^2 {:.2f}, |x+y|^2 {:.2f} (Lemma 2: relative RMS "
+                   "error of an entry {:.2f}); total variation of rows: trained vs softmax "
+                   "{:.3f}, redrawn vs softmax {:.3f}, trained vs redrawn {:.3f}\n",
+                   l, s.query_norm2, s.key_norm2, s.sum_norm2,
+                   std::sqrt(std::expm1(s.sum_norm2) / double(config.features)),
+                   s.trained_vs_softmax, s.redrawn_vs_softmax, s.trained_vs_redrawn);
+        mean.query_norm2 += s.query_norm2 / n, mean.key_norm2 += s.key_norm2 / n;
+        mean.sum_norm2 += s.sum_norm2 / n, mean.trained_vs_softmax += s.trained_vs_softmax / n;
+        mean.redrawn_vs_softmax += s.redrawn_vs_softmax / n;
+        mean.trained_vs_redrawn += s.trained_vs_redrawn / n;
+    }
+    ResultLine result;
+    result.add("query_norm2", mean.query_norm2).add("key_norm2", mean.key_norm2);
+    result.add("sum_norm2", mean.sum_norm2).add("trained_vs_softmax", mean.trained_vs_softmax);
+    result.add("redrawn_vs_softmax", mean.redrawn_vs_softmax);
+    result.add("trained_vs_redrawn", mean.trained_vs_redrawn);
+    result.print();
+    return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"Evaluate a trained model on held-out data", "eval"};
@@ -52,7 +105,12 @@ int main(int argc, char** argv) {
                    "score with this many random features (drawn anew)")
         ->check(positive());
     app.add_option("--seed", overrides.seed,
-                   "seed of the random features drawn for --attention or --features");
+                   "seed of the random features drawn for --attention or --features "
+                   "(and by --attention-shift)");
+    bool shift = false;
+    app.add_flag("--attention-shift", shift,
+                 "FAVOR+: each layer's attention on one held-out batch with its features as "
+                 "trained, redrawn and exact softmax, compared; no scores");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         Generator dropout(0);
@@ -64,6 +122,7 @@ int main(int argc, char** argv) {
                    nn::mechanism_name(model.config().attention.mechanism),
                    model.config().attention.features, model.config().layers, trained.step);
         fmt::print("data: {}\n", task->description());
+        if (shift) return attention_shift(model, trained, *task, batch, overrides.seed);
         const int64_t length = context > 0 ? context : trained.task.seq_len;
         if (context == 0) task->check_fits(model.config(), length);
         double start = now_seconds();
