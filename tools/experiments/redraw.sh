@@ -4,21 +4,36 @@
 # every 10 steps, at m = 128 and 256, with the same seed and schedule; held-out bits per
 # byte against the step for each (results/redraw-m{128,256}.{png,md}).
 #
+# Then the long-context setting: L = 1024 (batch 4, the same tokens per step), m = 128,
+# redrawn never, every 100 and every 10 steps (results/redraw-long.{png,md}).
+#
 #   bash tools/experiments/redraw.sh          # after `make` and `make data`
+#   ONLY=long bash tools/experiments/redraw.sh   # the long-context runs alone
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tools/experiments/common.sh
 STEPS=${STEPS:-600}
 COMMON=(--task text --attention favor --layers 2 --dim 128 --heads 4 --ff 512
-        --seq-len 256 --batch 16 --steps "$STEPS" --lr 2e-3 --warmup 50
+        --steps "$STEPS" --lr 2e-3 --warmup 50
         --eval-every 50 --eval-batches 8 --seed 1)
+ONLY=${ONLY-}
 for m in 128 256; do
+  [ -z "$ONLY" ] || break
   runs=()
   for redraw in 0 1000 100 10; do
-    train_once "runs/redraw-m$m-$redraw" "${COMMON[@]}" --features "$m" --redraw "$redraw"
+    train_once "runs/redraw-m$m-$redraw" "${COMMON[@]}" --seq-len 256 --batch 16 --features "$m" --redraw "$redraw"
     runs+=("runs/redraw-m$m-$redraw")
   done
   build/compare --runs "$(IFS=,; echo "${runs[*]}")" --metric bits_per_byte \
     --title "FAVOR+ m = $m: features redrawn never, every 1000, 100, 10 steps" \
     --out "results/redraw-m$m"
 done
+runs=()
+for redraw in 0 100 10; do
+  run="runs/redraw-long-$redraw"
+  train_once "$run" "${COMMON[@]}" --seq-len 1024 --batch 4 --features 128 --redraw "$redraw"
+  runs+=("$run")
+done
+build/compare --runs "$(IFS=,; echo "${runs[*]}")" --metric bits_per_byte \
+  --title "FAVOR+ m = 128, L = 1024: features redrawn never, every 100, 10 steps" \
+  --out results/redraw-long
