@@ -203,32 +203,36 @@ Tensor safe_divide(const Tensor& numerator, const Tensor& denominator) {
 }
 }  // namespace
 
-// Bidirectional: S = phi_k^T v (m x d), z = phi_k^T 1; out = phi_q S / (phi_q z).
-// Causal: the same with prefix sums, as one causal dot product of phi_q, phi_k and
-// [v, 1] — its last column is the denominator.
+// out = numerator / denominator, both read off one product with [v, 1]: its last
+// column is the denominator.
+//   Bidirectional: phi_q (phi_k^T [v, 1]), two GEMMs; the (m, d + 1) state is S = phi_k^T v
+//   beside z = phi_k^T 1. Their gradients are GEMMs too: no pass of its own for z.
+//   Causal: the same with prefix sums, one causal dot product of phi_q, phi_k and [v, 1].
 Tensor linear_attention(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v, bool causal,
                         int64_t chunk, const Tensor& key_log_scale) {
-    int64_t d = v.shape().back();
-    if (causal) {
-        Shape ones_shape = v.shape();
-        ones_shape.back() = 1;
-        Tensor numerator_and_denominator =
-            causal_dot_product(phi_q, phi_k, concat({v, Tensor::ones(ones_shape)}, -1), chunk,
-                               key_log_scale);
-        return safe_divide(slice(numerator_and_denominator, -1, 0, d),
-                           slice(numerator_and_denominator, -1, d, d + 1));
-    }
-    Tensor S = matmul(phi_k, v, /*trans_a=*/true);           // (B, H, m, d)
-    Tensor z = sum(phi_k, -2, /*keepdim=*/true);             // (B, H, 1, m)
-    Tensor denominator = matmul(phi_q, z, false, /*trans_b=*/true);  // (B, H, L, 1)
-    return safe_divide(matmul(phi_q, S), denominator);
-}
-
-Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v,
-                                  bool causal, const Tensor& key_log_scale) {
-    if (!causal) return linear_attention(phi_q, phi_k, v, false);
+    const int64_t d = v.shape().back();
     Shape ones_shape = v.shape();
     ones_shape.back() = 1;
+    Tensor v_and_ones = concat({v, Tensor::ones(ones_shape)}, -1);  // (B, H, L, d + 1)
+    Tensor numerator_and_denominator =
+        causal ? causal_dot_product(phi_q, phi_k, v_and_ones, chunk, key_log_scale)
+               : matmul(phi_q, matmul(phi_k, v_and_ones, /*trans_a=*/true));
+    return safe_divide(slice(numerator_and_denominator, -1, 0, d),
+                       slice(numerator_and_denominator, -1, d, d + 1));
+}
+
+// Term by term: S = phi_k^T v, z = phi_k^T 1, out = phi_q S / (phi_q z); causal, the
+// L x L matrix of causal_dot_product_reference.
+Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v,
+                                  bool causal, const Tensor& key_log_scale) {
+    Shape ones_shape = v.shape();
+    ones_shape.back() = 1;
+    if (!causal) {
+        Tensor S = matmul(phi_k, v, /*trans_a=*/true);                    // (B, H, m, d)
+        Tensor z = sum(phi_k, -2, /*keepdim=*/true);                      // (B, H, 1, m)
+        Tensor denominator = matmul(phi_q, z, false, /*trans_b=*/true);  // (B, H, L, 1)
+        return safe_divide(matmul(phi_q, S), denominator);
+    }
     Tensor numerator = causal_dot_product_reference(phi_q, phi_k, v, key_log_scale);
     Tensor denominator =
         causal_dot_product_reference(phi_q, phi_k, Tensor::ones(ones_shape), key_log_scale);

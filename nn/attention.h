@@ -82,7 +82,8 @@ Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool
 // key_log_scale (B, H, L): the keys' stabilisers, from favor_causal_key_features).
 Tensor linear_attention(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v, bool causal,
                         int64_t chunk = 64, const Tensor& key_log_scale = {});
-// The same with the causal sums as an L x L matrix: the reference for the tests.
+// The same term by term (S and z apart; causal sums as an L x L matrix): the reference
+// for the tests.
 Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, const Tensor& v,
                                   bool causal, const Tensor& key_log_scale = {});
 

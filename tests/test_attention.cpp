@@ -62,6 +62,28 @@ TEST_CASE("fused causal_dot_product equals the L x L reference, values and gradi
     }
 }
 
+TEST_CASE("linear_attention equals its term-by-term reference, values and gradients, "
+          "both ways", "[attention]") {
+    for (bool causal : {false, true}) {
+        INFO("causal " << causal);
+        auto run = [&](bool reference) {
+            Generator g(62);
+            Tensor phi_q = positive_tensor({2, 3, 9, 5}, g, 0.01f, 2.0f).requires_grad_();
+            Tensor phi_k = positive_tensor({2, 3, 9, 5}, g, 0.01f, 2.0f).requires_grad_();
+            Tensor v = random_tensor({2, 3, 9, 4}, g).requires_grad_();
+            Tensor out = reference ? linear_attention_reference(phi_q, phi_k, v, causal)
+                                   : linear_attention(phi_q, phi_k, v, causal, 4);
+            sum(mul(out, random_tensor(out.shape(), g))).backward();
+            return std::vector<Tensor>{out, phi_q.grad(), phi_k.grad(), v.grad()};
+        };
+        std::vector<Tensor> fast = run(false), slow = run(true);
+        for (size_t i = 0; i < fast.size(); ++i) {
+            INFO("tensor " << i);
+            REQUIRE(max_abs_diff(fast[i], slow[i]) < 1e-5 * (1 + max_abs(slow[i])));
+        }
+    }
+}
+
 TEST_CASE("gradient: causal_dot_product", "[attention][gradient]") {
     Generator gen(61);
     auto f = [](const std::vector<Tensor>& t) { return causal_dot_product(t[0], t[1], t[2], 2); };
