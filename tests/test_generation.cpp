@@ -161,3 +161,24 @@ TEST_CASE("recurrent scoring at the training length agrees with the parallel for
     REQUIRE(longer.exit_code == 0);
     REQUIRE(parse_result_line(longer.output).at("tokens") == std::to_string(8 * 4 * kTrainedLength));
 }
+
+TEST_CASE("eval --attention-shift: a redraw moves a FAVOR+ model's attention, the same seed "
+          "moves it the same way; a softmax model is refused", "[generation][programs]") {
+    TempDir dir;
+    std::string ckpt = train_tiny_text(dir, "favor");
+    Command a = run("build/eval --ckpt " + ckpt + " --attention-shift --seed 3");
+    Command b = run("build/eval --ckpt " + ckpt + " --attention-shift --seed 3");
+    INFO(a.output);
+    REQUIRE(a.exit_code == 0);
+    auto shift = parse_result_line(a.output);
+    REQUIRE(shift == parse_result_line(b.output));
+    REQUIRE(std::stod(shift.at("trained_vs_redrawn")) > 0.0);
+    REQUIRE(std::stod(shift.at("trained_vs_redrawn")) <= 1.0);
+    REQUIRE(std::stod(shift.at("query_norm2")) > 0.0);
+    REQUIRE(a.output.find("layer 0: |x|^2") != std::string::npos);  // the one layer
+
+    Command softmax = run("build/eval --ckpt " + train_tiny_text(dir, "softmax") + " --attention-shift");
+    INFO(softmax.output);
+    REQUIRE(softmax.exit_code == 2);
+    REQUIRE(softmax.output.find("attention is softmax") != std::string::npos);
+}

@@ -91,6 +91,28 @@ TEST_CASE("resuming is exact: 10 + 10 steps end where 20 straight steps end", "[
     }
 }
 
+TEST_CASE("--recompute trains bit-identically (dropout, redraws), and a resume may switch "
+          "it", "[training]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    REQUIRE(training::train(tiny_run(corpus, dir.file("plain"))) == 0);
+    training::TrainOptions first = tiny_run(corpus, dir.file("recomputed"));
+    first.recompute = true;
+    first.stop_after = 10;
+    REQUIRE(training::train(first) == 0);
+    training::TrainOptions second = tiny_run(corpus, dir.file("recomputed"));
+    second.resume = true;  // the second half without recomputation
+    REQUIRE(training::train(second) == 0);
+    nn::Checkpoint a = nn::load_checkpoint(dir.file("plain/model.ckpt"));
+    nn::Checkpoint b = nn::load_checkpoint(dir.file("recomputed/model.ckpt"));
+    REQUIRE(b.step == 20);
+    REQUIRE(a.tensors.size() == b.tensors.size());
+    for (size_t i = 0; i < a.tensors.size(); ++i) {
+        INFO(a.tensors[i].first);
+        REQUIRE(a.tensors[i].second.to_vector() == b.tensors[i].second.to_vector());
+    }
+}
+
 TEST_CASE("a run folder is never overwritten, and resuming needs a checkpoint", "[training]") {
     TempDir dir;
     std::string corpus = write_corpus(dir);
