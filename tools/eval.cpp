@@ -45,6 +45,8 @@ int attention_shift(models::SequenceModel& model, const models::TrainedModel& tr
     PF_CHECK(config.mechanism == nn::Mechanism::Favor, "--attention-shift: the model's attention "
              "is {}; the comparison is of FAVOR+'s random features (add --attention favor)",
              nn::mechanism_name(config.mechanism));
+    PF_CHECK(trained.task.kind != models::TaskKind::Protein, "--attention-shift: protein batches "
+             "hold padding, which the comparison would count as keys; use a text or image model");
     std::vector<nn::MultiHeadAttention*> layers = model.attention_layers();
     std::vector<std::pair<Tensor, Tensor>> seen(layers.size());
     for (size_t l = 0; l < layers.size(); ++l)
