@@ -48,4 +48,30 @@ TEST_CASE("bench --paper --quick: the 6-layer model at L = 256; L = 512 over the
     CHECK(result.at("paper_max_length_softmax_causal") == "256");
     CHECK(result.at("paper_favor_vs_identity_8192") == "nan");  // 8192 is not in the run
     CHECK(c.output.find("note: paper_favor_vs_identity_8192 is nan") != std::string::npos);
+
+    // --recompute: FAVOR+ alone, the same GEMMs forward plus attention's again, in less memory.
+    std::string recomputed_path = dir.file("recomputed.csv");
+    Command r = run("build/bench --paper --quick --recompute --memory-budget 0.2 --out " +
+                    recomputed_path);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CsvTable recomputed = read_csv(recomputed_path);
+    REQUIRE(recomputed.rows.size() == 4);  // favor x bidir, causal x 256, 512
+    auto favor_at_256 = [&](const CsvTable& t, const std::string& mode) {
+        for (size_t row = 0; row < t.rows.size(); ++row)
+            if (t.rows[row][t.column("attention")] == "favor" && t.rows[row][t.column("mode")] == mode &&
+                t.rows[row][t.column("length")] == "256")
+                return row;
+        FAIL("no favor " << mode << " row at L = 256");
+        return size_t(0);
+    };
+    for (std::string mode : {"bidirectional", "causal"}) {
+        INFO(mode);
+        size_t a = favor_at_256(table, mode), b = favor_at_256(recomputed, mode);
+        CHECK(recomputed.number(b, recomputed.column("peak_mib")) <
+              table.number(a, table.column("peak_mib")));
+        CHECK(recomputed.number(b, recomputed.column("gemm_gflop")) >
+              table.number(a, table.column("gemm_gflop")));
+    }
+    CHECK(parse_result_line(r.output).at("paper_max_length_favor_recompute") == "256");
 }
