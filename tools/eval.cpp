@@ -37,10 +37,10 @@ using namespace pf;
 namespace {
 
 // One held-out batch through the model, each attention layer's queries and keys kept;
-// then each layer's attention_shift against features redrawn from `seed`, and the
-// means over layers in the result line.
-int attention_shift(models::SequenceModel& model, const models::TrainedModel& trained,
-                    training::Task& task, int64_t batch, uint64_t seed) {
+// then each layer's attention_shift against features redrawn from `seed`.
+std::vector<nn::AttentionShift> layer_shifts(models::SequenceModel& model,
+                                             const models::TrainedModel& trained,
+                                             training::Task& task, int64_t batch, uint64_t seed) {
     const nn::AttentionConfig& config = model.config().attention;
     PF_CHECK(config.mechanism == nn::Mechanism::Favor, "--attention-shift: the model's attention "
              "is {}; the comparison is of FAVOR+'s random features (add --attention favor)",
@@ -54,19 +54,30 @@ int attention_shift(models::SequenceModel& model, const models::TrainedModel& tr
     models::evaluate(model, trained.task.kind, task.held_out("test", trained.task.seq_len), batch,
                      1, models::Reading::Whole);
     Generator gen(seed);
-    nn::AttentionShift mean;
-    const double n = double(layers.size());
+    std::vector<nn::AttentionShift> shifts;
     for (size_t l = 0; l < layers.size(); ++l) {
         layers[l]->set_observer({});
         Tensor as_trained = clone(layers[l]->features());
         layers[l]->redraw_features(gen);
-        nn::AttentionShift s = nn::attention_shift(seen[l].first, seen[l].second, as_trained,
-                                                   layers[l]->features(), config.causal);
+        shifts.push_back(nn::attention_shift(seen[l].first, seen[l].second, as_trained,
+                                             layers[l]->features(), config.causal));
+    }
+    return shifts;
+}
+
+// A line per layer, with Lemma 2's relative error of an entry at the mean |x + y|^2,
+// and the means over layers in the result line.
+int attention_shift(models::SequenceModel& model, const models::TrainedModel& trained,
+                    training::Task& task, int64_t batch, uint64_t seed) {
+    std::vector<nn::AttentionShift> shifts = layer_shifts(model, trained, task, batch, seed);
+    const double m = double(model.config().attention.features), n = double(shifts.size());
+    nn::AttentionShift mean;
+    for (size_t l = 0; l < shifts.size(); ++l) {
+        const nn::AttentionShift& s = shifts[l];
         fmt::print("layer {}: |x|^2 {:.2f}, |y|^2 {:.2f}, |x+y|^2 {:.2f} (Lemma 2: relative RMS "
                    "error of an entry {:.2f}); total variation of rows: trained vs softmax "
                    "{:.3f}, redrawn vs softmax {:.3f}, trained vs redrawn {:.3f}\n",
-                   l, s.query_norm2, s.key_norm2, s.sum_norm2,
-                   std::sqrt(std::expm1(s.sum_norm2) / double(config.features)),
+                   l, s.query_norm2, s.key_norm2, s.sum_norm2, std::sqrt(std::expm1(s.sum_norm2) / m),
                    s.trained_vs_softmax, s.redrawn_vs_softmax, s.trained_vs_redrawn);
         mean.query_norm2 += s.query_norm2 / n, mean.key_norm2 += s.key_norm2 / n;
         mean.sum_norm2 += s.sum_norm2 / n, mean.trained_vs_softmax += s.trained_vs_softmax / n;
