@@ -818,7 +818,8 @@ int paper_bench(const Options& options) {
         for (Mechanism mechanism : mechanisms)
             sweep_paper_lengths(options, mechanism, causal, results[{mechanism, causal}]);
     std::string out = options.out;
-    if (out.empty()) out = options.recompute ? "results/bench_paper_recompute.csv" : "results/bench_paper.csv";
+    if (out.empty())
+        out = options.recompute ? "results/bench_paper_recompute.csv" : "results/bench_paper.csv";
     write_paper(out, results);
     print_paper_table(results, paper_lengths(options));
     print_paper_result(results, options.recompute);
