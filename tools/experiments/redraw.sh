@@ -17,19 +17,19 @@ STEPS=${STEPS:-600}
 LONG_STEPS=${LONG_STEPS:-1800}
 COMMON=(--task text --attention favor --layers 2 --dim 128 --heads 4 --ff 512
         --lr 2e-3 --warmup 50 --eval-every 50 --eval-batches 8 --seed 1)
-ONLY=${ONLY-}
-for m in 128 256; do
-  [ -z "$ONLY" ] || break
-  runs=()
-  for redraw in 0 1000 100 10; do
-    train_once "runs/redraw-m$m-$redraw" "${COMMON[@]}" --steps "$STEPS" --seq-len 256 --batch 16 \
-      --features "$m" --redraw "$redraw"
-    runs+=("runs/redraw-m$m-$redraw")
+if [ "${ONLY-}" != long ]; then
+  for m in 128 256; do
+    runs=()
+    for redraw in 0 1000 100 10; do
+      train_once "runs/redraw-m$m-$redraw" "${COMMON[@]}" --steps "$STEPS" --seq-len 256 --batch 16 \
+        --features "$m" --redraw "$redraw"
+      runs+=("runs/redraw-m$m-$redraw")
+    done
+    build/compare --runs "$(IFS=,; echo "${runs[*]}")" --metric bits_per_byte \
+      --title "FAVOR+ m = $m: features redrawn never, every 1000, 100, 10 steps" \
+      --out "results/redraw-m$m"
   done
-  build/compare --runs "$(IFS=,; echo "${runs[*]}")" --metric bits_per_byte \
-    --title "FAVOR+ m = $m: features redrawn never, every 1000, 100, 10 steps" \
-    --out "results/redraw-m$m"
-done
+fi
 runs=()
 for redraw in 0 100 10; do
   run="runs/redraw-long-$redraw"
