@@ -6,8 +6,12 @@
 
 #include <cblas.h>
 
+#include <strings.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <memory>
 #include <mutex>
 
 namespace pf::blas {
@@ -57,15 +61,95 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
                 B, int(ldb), beta, C, int(ldc));
 }
 
-// How many blocks of rows (or columns) of C to cut a product into. The blocks depend
-// only on the sizes, never on the thread count: OpenBLAS tiles and rounds a block of
-// rows differently from the same rows inside a bigger block, so the same blocks must
-// be used on any number of threads for results to be identical. Four blocks keep
-// 2 (or 4) threads busy; when K is long, every block re-packs the whole shared
-// operand, so two are faster (measured with tools/bench_ops on 2 cores).
-int64_t block_count(int64_t split_size, int64_t K) {
-    int64_t blocks = K > 2 * split_size ? 2 : 4;
-    return std::clamp<int64_t>(split_size / 32, 1, blocks);
+// Partial products of K blocks, summed in a fixed order into C:
+//   C = alpha (P_0 + P_1 + ... + P_{kb-1}) + beta C      P_k: (M x N), rows [r0, r1)
+void sum_k_blocks(const float* partials, int64_t k_blocks, int64_t M, int64_t N, float alpha,
+                  float beta, float* C, int64_t ldc) {
+    parallel_for(M, std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1)), [&](int64_t r0, int64_t r1) {
+        for (int64_t i = r0; i < r1; ++i) {
+            float* c = C + i * ldc;
+            for (int64_t j = 0; j < N; ++j) {
+                float sum = partials[i * N + j];
+                for (int64_t k = 1; k < k_blocks; ++k) sum += partials[(k * M + i) * N + j];
+                c[j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * c[j]);  // beta 0 ignores C
+            }
+        }
+    });
+}
+
+// The partition (see blas.h). Candidates are powers of two in each direction; the
+// cheapest in floats moved wins among those offering the most pieces up to the target:
+//   cost = M K col_blocks      (each column block of C packs its own copy of op(A))
+//        + K N row_blocks      (each row block packs its own copy of op(B))
+//        + 2 M N k_blocks      (with k_blocks > 1: partial products written and summed)
+// Blocks keep at least 32 rows, 32 columns and 128 of K, so no piece is all overhead.
+Partition plan_with_target(int64_t M, int64_t N, int64_t K, int64_t target, bool allow_k_split) {
+    constexpr int64_t kMinRows = 32, kMinCols = 32, kMinDepth = 128;
+    Partition best;
+    double best_cost = INFINITY;
+    for (int64_t rb = 1; rb <= target && (rb == 1 || M / rb >= kMinRows); rb *= 2)
+        for (int64_t cb = 1; rb * cb <= target && (cb == 1 || N / cb >= kMinCols); cb *= 2)
+            for (int64_t kb = 1; rb * cb * kb <= target && (kb == 1 || K / kb >= kMinDepth); kb *= 2) {
+                if (kb > 1 && (!allow_k_split || kb * M * N > kMaxPartialFloats)) break;
+                Partition p{rb, cb, kb};
+                double cost = double(M) * K * cb + double(K) * N * rb + (kb > 1 ? 2.0 * M * N * kb : 0);
+                if (p.pieces() > best.pieces() || (p.pieces() == best.pieces() && cost < best_cost)) {
+                    best = p;
+                    best_cost = cost;
+                }
+            }
+    return best;
+}
+
+}  // namespace
+
+Partition plan_product(int64_t M, int64_t N, int64_t K) {
+    if (M * N * K < kMinParallelWork) return {};
+    return plan_with_target(M, N, K, std::clamp<int64_t>(M * N * K / kWorkPerPiece, 1, kTargetPieces),
+                            true);
+}
+
+namespace {
+
+// One tile of C with the rows [m0, m1), columns [n0, n1) and inner indices [k0, k1) of
+// the product: op(A)'s rows m0.. start at row m0 of A (column m0 if A is stored
+// transposed), and its columns k0.. at column k0 (row k0); op(B) likewise.
+void tile_product(bool trans_a, bool trans_b, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                  int64_t k0, int64_t k1, float alpha, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float beta, float* C, int64_t ldc) {
+    const float* A_tile = trans_a ? A + k0 * lda + m0 : A + m0 * lda + k0;
+    const float* B_tile = trans_b ? B + n0 * ldb + k0 : B + k0 * ldb + n0;
+    sgemm(trans_a, trans_b, m1 - m0, n1 - n0, k1 - k0, alpha, A_tile, lda, B_tile, ldb, beta,
+          C + m0 * ldc + n0, ldc);
+}
+
+// Block `index` of `blocks` equal blocks of [0, size): [begin, end).
+std::pair<int64_t, int64_t> block_range(int64_t size, int64_t blocks, int64_t index) {
+    const int64_t step = (size + blocks - 1) / blocks;
+    return {std::min(size, index * step), std::min(size, (index + 1) * step)};
+}
+
+// The tiles of `plan` for one product, as pieces [first, first + plan.pieces()) of a
+// parallel call: tile t covers row block t / col_blocks and column block t % col_blocks;
+// with K blocks, tile (t, k) writes the partial product P_k instead of C.
+void run_tile(const Partition& plan, int64_t t, bool trans_a, bool trans_b, int64_t M, int64_t N,
+              int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+              float beta, float* C, int64_t ldc, float* partials) {
+    const int64_t k = t % plan.k_blocks, tile = t / plan.k_blocks;
+    auto [m0, m1] = block_range(M, plan.row_blocks, tile / plan.col_blocks);
+    auto [n0, n1] = block_range(N, plan.col_blocks, tile % plan.col_blocks);
+    if (m0 == m1 || n0 == n1) return;
+    if (plan.k_blocks == 1) {
+        tile_product(trans_a, trans_b, m0, m1, n0, n1, 0, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    auto [k0, k1] = block_range(K, plan.k_blocks, k);
+    float* P = partials + k * M * N;  // P_k: (M x N), row stride N
+    if (k0 == k1) {
+        for (int64_t i = m0; i < m1; ++i) std::fill(P + i * N + n0, P + i * N + n1, 0.0f);
+        return;
+    }
+    tile_product(trans_a, trans_b, m0, m1, n0, n1, k0, k1, 1.0f, A, lda, B, ldb, 0.0f, P, N);
 }
 
 }  // namespace
@@ -76,51 +160,47 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     if (M == 0 || N == 0) return;
     make_openblas_single_threaded();
     if (g_shape_log) log_shape({trans_a, trans_b, M, N, K, 1});
+    const Partition plan = plan_product(M, N, K);
     // Small products are not worth waking threads for; inside a parallel region each
     // thread already has its own product.
-    if (M * N * K < (int64_t(1) << 18) || inside_parallel_region()) {
+    if (plan.pieces() == 1 || inside_parallel_region()) {
         sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    if (M >= N) {
-        // Blocks of rows of C: rows [m0, m1) of op(A) start at row m0 of A, or at
-        // column m0 of A when A is stored transposed.
-        int64_t blocks = block_count(M, K), block = (M + blocks - 1) / blocks;
-        parallel_pieces(blocks, [&](int64_t piece) {
-            int64_t m0 = piece * block, m1 = std::min(M, m0 + block);
-            const float* A_block = trans_a ? A + m0 : A + m0 * lda;
-            sgemm(trans_a, trans_b, m1 - m0, N, K, alpha, A_block, lda, B, ldb, beta,
-                  C + m0 * ldc, ldc);
-        });
-    } else {
-        // Blocks of columns of C: columns [n0, n1) of op(B).
-        int64_t blocks = block_count(N, K), block = (N + blocks - 1) / blocks;
-        parallel_pieces(blocks, [&](int64_t piece) {
-            int64_t n0 = piece * block, n1 = std::min(N, n0 + block);
-            const float* B_block = trans_b ? B + n0 * ldb : B + n0;
-            sgemm(trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, B_block, ldb, beta, C + n0,
-                  ldc);
-        });
-    }
+    // P_0 .. P_{kb-1}, each (M x N), written by the tiles before they are summed.
+    std::unique_ptr<float[]> partials(plan.k_blocks > 1 ? new float[plan.k_blocks * M * N] : nullptr);
+    parallel_pieces(plan.pieces(), [&](int64_t t) {
+        run_tile(plan, t, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                 partials.get());
+    });
+    if (plan.k_blocks > 1) sum_k_blocks(partials.get(), plan.k_blocks, M, N, alpha, beta, C, ldc);
+}
+
+// Many products: each cut into tiles of C (never K: no partial buffers per product), so
+// that batch x tiles reaches the target.
+Partition plan_batched(int64_t batch, int64_t M, int64_t N, int64_t K) {
+    const int64_t work = batch * M * N * K;
+    if (work < kMinParallelWork) return {};
+    const int64_t target = std::clamp<int64_t>(work / kWorkPerPiece, 1, kTargetPieces);
+    return plan_with_target(M, N, K, (target + batch - 1) / batch, false);
 }
 
 void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                   float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B,
                   int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
                   int64_t stride_c) {
-    make_openblas_single_threaded();
-    if (batch < 4) {
-        // Few products: split each one over the threads.
-        for (int64_t i = 0; i < batch; ++i)
-            gemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb,
-                 beta, C + i * stride_c, ldc);
+    if (batch == 1) {
+        gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    // Many products: one whole product per piece.
+    if (batch == 0 || M == 0 || N == 0) return;
+    make_openblas_single_threaded();
     if (g_shape_log) log_shape({trans_a, trans_b, M, N, K, batch});
-    parallel_pieces(batch, [&](int64_t i) {
-        sgemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb,
-              beta, C + i * stride_c, ldc);
+    const Partition plan = plan_batched(batch, M, N, K);
+    parallel_pieces(batch * plan.pieces(), [&](int64_t piece) {
+        const int64_t i = piece / plan.pieces();
+        run_tile(plan, piece % plan.pieces(), trans_a, trans_b, M, N, K, alpha, A + i * stride_a,
+                 lda, B + i * stride_b, ldb, beta, C + i * stride_c, ldc, nullptr);
     });
 }
 
@@ -148,6 +228,39 @@ void gemm_openblas_threaded(bool trans_a, bool trans_b, int64_t M, int64_t N, in
     openblas_set_num_threads(num_threads());
     sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     openblas_set_num_threads(1);
+}
+
+std::string core_name() { return openblas_get_corename(); }
+std::string library_config() { return openblas_get_config(); }
+
+int kernel_level(const std::string& core) {
+    static const std::vector<std::pair<std::vector<std::string>, int>> levels = {
+        {{"Prescott", "Core2", "Penryn", "Dunnington", "Atom", "Opteron", "Opteron_SSE3",
+          "Barcelona", "Nano", "Katmai", "Coppermine", "Northwood", "Banias", "Athlon"}, 0},
+        {{"Nehalem"}, 1},
+        {{"Sandybridge", "Bulldozer"}, 2},
+        {{"Haswell", "Zen", "Piledriver", "Steamroller", "Excavator"}, 3},
+        {{"SkylakeX", "Cooperlake", "SapphireRapids"}, 4},
+    };
+    for (const auto& [names, level] : levels)
+        for (const std::string& name : names)
+            if (strcasecmp(name.c_str(), core.c_str()) == 0) return level;
+    return -1;
+}
+
+std::string kernel_for(const CpuFeatures& cpu) {
+    if (cpu.avx512) return "SkylakeX";
+    if (cpu.avx2_fma) return cpu.vendor == "AuthenticAMD" || cpu.vendor == "HygonGenuine" ? "Zen" : "Haswell";
+    if (cpu.avx) return "Sandybridge";
+    if (cpu.sse4_2) return "Nehalem";
+    return "";
+}
+
+std::string kernel_to_force(const CpuFeatures& cpu, const std::string& running) {
+    const std::string wanted = kernel_for(cpu);
+    const int level = kernel_level(running);
+    if (wanted.empty() || level < 0 || level >= kernel_level(wanted)) return "";
+    return wanted;
 }
 
 int64_t flop_count() { return g_flops.load(); }

@@ -7,16 +7,39 @@
 // lda/ldb/ldc are the row strides of A, B, C as stored (so lda >= K, or >= M when A
 // is transposed). Transposes are flags handed to cblas_sgemm, never copies.
 //
-// Threads: OpenBLAS runs single-threaded and gemm() splits C into a few row (or
-// column) blocks over the thread pool, one cblas_sgemm per block. So OpenBLAS's own
-// workers never spin next to ours, and the cores have one owner (see thread_pool.h).
-// The blocks depend on the sizes alone, so results are the same on any thread count.
+// Threads: OpenBLAS runs single-threaded and gemm() cuts a large product into pieces
+// for the thread pool, one cblas_sgemm each: tiles of C (row blocks x column blocks),
+// and where C is small beside a long K (weight gradients: K = batch x length), slices of
+// K whose partial products are then summed in a fixed order. So OpenBLAS's own workers
+// never spin next to ours, and the cores have one owner (see thread_pool.h). The pieces
+// depend on the sizes alone, never on the thread count (OpenBLAS rounds a block of rows
+// differently from the same rows inside a bigger block), so results are bit-identical
+// on any number of threads; a large product offers up to 64 pieces, enough for 64 cores.
 #pragma once
 
+#include "engine/cpu_features.h"
+
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace pf::blas {
+
+// How a product is cut: row_blocks x col_blocks tiles of C, each split into k_blocks
+// slices of K. Chosen from the sizes: at least kWorkPerPiece multiply-adds a piece, up to
+// kTargetPieces pieces, and among the partitions with the most pieces the one that moves
+// the fewest floats (each tile packs its own panels of A and B; K slices add partial sums).
+struct Partition {
+    int64_t row_blocks = 1, col_blocks = 1, k_blocks = 1;
+    int64_t pieces() const { return row_blocks * col_blocks * k_blocks; }
+};
+constexpr int64_t kTargetPieces = 64;
+constexpr int64_t kWorkPerPiece = int64_t(1) << 22;      // multiply-adds (~0.1 ms on one core)
+constexpr int64_t kMinParallelWork = int64_t(1) << 18;  // below: one call, no threads
+constexpr int64_t kMaxPartialFloats = int64_t(1) << 24;  // 64 MiB of K-slice partial sums
+Partition plan_product(int64_t M, int64_t N, int64_t K);
+// `batch` products of one shape: batch x (tiles per product) pieces, never K slices.
+Partition plan_batched(int64_t batch, int64_t M, int64_t N, int64_t K);
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
@@ -34,6 +57,25 @@ void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t 
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc);
+
+// The kernel set OpenBLAS runs on this CPU (openblas_get_corename: "Haswell",
+// "SkylakeX", "Prescott", ...), and its version line (openblas_get_config).
+std::string core_name();
+std::string library_config();
+
+// OpenBLAS picks its kernels when it loads, from the CPU's model number; a library older
+// than the CPU does not know it and falls back to Prescott (SSE3), 3-6x slower. These
+// decide, from the CPU's features, which kernel set it should run:
+//   kernel_level: how wide a kernel set's vectors are: 0 (SSE3: Prescott, Core2, Atom...),
+//     1 (SSE4.2: Nehalem), 2 (AVX: Sandybridge, Bulldozer), 3 (AVX2 + FMA: Haswell, Zen,
+//     Excavator...), 4 (AVX-512: SkylakeX, Cooperlake, SapphireRapids); -1 if unknown.
+//   kernel_for: the set for `cpu` (SkylakeX, Haswell or Zen, Sandybridge, Nehalem; "" for
+//     a CPU with no more than SSE3, where nothing better exists).
+//   kernel_to_force: kernel_for(cpu) if `running` is a known set narrower than the CPU,
+//     else "" (keep what runs: it matches, or it is a set we do not know).
+int kernel_level(const std::string& core);
+std::string kernel_for(const CpuFeatures& cpu);
+std::string kernel_to_force(const CpuFeatures& cpu, const std::string& running);
 
 // One cblas_sgemm call with OpenBLAS's own threads (as many as the pool has), for
 // benchmarks that compare our gemm() with "raw" OpenBLAS. OpenBLAS's workers keep
