@@ -1,9 +1,10 @@
 // ops_reduce.cpp — sum, mean and max, over one axis or over all elements.
 //
-// Determinism: every output element is summed by one thread in a fixed order, and
-// the all-element sum adds fixed-size blocks (their number does not depend on the
-// thread count) in order. So results are identical for any number of threads.
-// Sums accumulate in double.
+// Determinism: every output element is summed in a fixed order — by one piece, or, for
+// a long axis, as partial sums over fixed blocks of it added in order — and the
+// all-element sum adds fixed-size blocks in order. The blocks depend on the sizes, never
+// on the thread count, so results are identical for any number of threads. Sums
+// accumulate in double.
 #include "engine/kernels.h"
 
 #include <cmath>
@@ -18,6 +19,7 @@ namespace {
 
 constexpr int64_t kSumBlock = 1 << 16;  // elements per partial sum in sum(x)
 constexpr int64_t kColumnBlock = 256;   // inner positions per piece of an axis reduction
+constexpr int64_t kRowBlock = 512;      // positions along a long axis per partial sum
 
 Shape reduced_shape(const Shape& shape, int64_t axis, bool keepdim) {
     Shape out = shape;
@@ -28,8 +30,21 @@ Shape reduced_shape(const Shape& shape, int64_t axis, bool keepdim) {
     return out;
 }
 
+// acc[i] = sum over k in [k0, k1) of in[o, k, i], for the inner positions [i0, i0 + width).
+void sum_columns(const float* in, AxisView v, int64_t o, int64_t k0, int64_t k1, int64_t i0,
+                 int64_t width, double* acc) {
+    std::fill(acc, acc + width, 0.0);
+    for (int64_t k = k0; k < k1; ++k) {
+        const float* row = in + (o * v.n + k) * v.inner + i0;
+        for (int64_t i = 0; i < width; ++i) acc[i] += row[i];
+    }
+}
+
 // out[o, i] = sum_k in[o, k, i], for the (outer, n, inner) view. Pieces are
-// (o, block of inner positions), each summing its columns in k order.
+// (o, block of inner positions), each summing its columns in k order; when that
+// offers fewer than 64 pieces and the axis is long (a bias gradient: the sum over
+// 8192 rows of a (8192, 256) tensor makes 1 x 1 piece), also equal blocks of at least
+// kRowBlock along k, whose partial sums are then added in order.
 void sum_axis_kernel(const float* in, float* out, AxisView v) {
     if (v.inner == 1) {  // rows are contiguous: one sum per row
         parallel_for(v.outer, kernels::row_grain(v.n), [&](int64_t begin, int64_t end) {
@@ -42,17 +57,36 @@ void sum_axis_kernel(const float* in, float* out, AxisView v) {
         return;
     }
     int64_t blocks = (v.inner + kColumnBlock - 1) / kColumnBlock;
+    const int64_t row_blocks = std::min((v.n + kRowBlock - 1) / kRowBlock,
+                                        std::max<int64_t>(1, 64 / (v.outer * blocks)));
+    if (row_blocks > 1) {
+        // partial[(o, r), i]: the sum over rows block r; (outer x row_blocks x inner)
+        std::vector<double> partial(v.outer * row_blocks * v.inner);
+        const int64_t rows = (v.n + row_blocks - 1) / row_blocks;  // per block
+        parallel_pieces(v.outer * blocks * row_blocks, [&](int64_t piece) {
+            int64_t r = piece % row_blocks, column_block = piece / row_blocks % blocks,
+                    o = piece / row_blocks / blocks, i0 = column_block * kColumnBlock;
+            int64_t k0 = std::min(v.n, r * rows), k1 = std::min(v.n, (r + 1) * rows);
+            sum_columns(in, v, o, k0, k1, i0, std::min(kColumnBlock, v.inner - i0),
+                        partial.data() + (o * row_blocks + r) * v.inner + i0);
+        });
+        parallel_for(v.outer * v.inner, kernels::kElementwiseGrain, [&](int64_t begin, int64_t end) {
+            for (int64_t e = begin; e < end; ++e) {
+                int64_t o = e / v.inner, i = e % v.inner;
+                double s = 0;
+                for (int64_t r = 0; r < row_blocks; ++r) s += partial[(o * row_blocks + r) * v.inner + i];
+                out[e] = float(s);
+            }
+        });
+        return;
+    }
     int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(v.n * kColumnBlock, 1));
     parallel_for(v.outer * blocks, grain, [&](int64_t begin, int64_t end) {
         std::vector<double> acc(kColumnBlock);
         for (int64_t piece = begin; piece < end; ++piece) {
             int64_t o = piece / blocks, i0 = (piece % blocks) * kColumnBlock;
             int64_t width = std::min(kColumnBlock, v.inner - i0);
-            std::fill(acc.begin(), acc.begin() + width, 0.0);
-            for (int64_t k = 0; k < v.n; ++k) {
-                const float* row = in + (o * v.n + k) * v.inner + i0;
-                for (int64_t i = 0; i < width; ++i) acc[i] += row[i];
-            }
+            sum_columns(in, v, o, 0, v.n, i0, width, acc.data());
             for (int64_t i = 0; i < width; ++i) out[o * v.inner + i0 + i] = float(acc[i]);
         }
     });

@@ -3,6 +3,7 @@
 #include "nn/optim.h"
 
 #include "engine/ops.h"
+#include "engine/thread_pool.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +14,13 @@
 namespace pf::nn {
 
 // ---- AdamW ----------------------------------------------------------------------------
+
+namespace {
+// Elements per piece of the optimizer's and the clipping's loops: a (1024, 256) weight
+// offers 64 pieces. The clipping's partial sums use these blocks too, so its norm does
+// not depend on the thread count.
+constexpr int64_t kUpdateGrain = 1 << 12;
+}  // namespace
 
 AdamW::AdamW(NamedTensors parameters, float lr, float beta1, float beta2, float eps,
              float weight_decay)
@@ -43,8 +51,9 @@ void AdamW::zero_grad() {
     for (Slot& slot : slots_) slot.parameter.zero_grad();
 }
 
-// One step, element by element (see optim.h). The bias corrections are folded into
-// two scalars: lr * m^ / (sqrt(v^) + eps) = step_size * m / (sqrt(v) / sqrt(c2) + eps)
+// One step, element by element (see optim.h), each parameter's elements in parallel
+// pieces. The bias corrections are folded into two scalars:
+//   lr * m^ / (sqrt(v^) + eps) = step_size * m / (sqrt(v) / sqrt(c2) + eps)
 // with step_size = lr / c1, c1 = 1 - beta1^t, c2 = 1 - beta2^t.
 void AdamW::step() {
     NoGradGuard no_grad;  // the update is not part of any graph
@@ -62,11 +71,13 @@ void AdamW::step() {
         float* v = slot.v.mutable_data();
         const float* g = grad.data();
         float decay = slot.decay ? decay_factor : 1.0f;
-        for (int64_t i = 0; i < slot.parameter.numel(); ++i) {
-            m[i] = beta1_ * m[i] + (1 - beta1_) * g[i];
-            v[i] = beta2_ * v[i] + (1 - beta2_) * g[i] * g[i];
-            p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps_);
-        }
+        parallel_for(slot.parameter.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) {
+                m[i] = beta1_ * m[i] + (1 - beta1_) * g[i];
+                v[i] = beta2_ * v[i] + (1 - beta2_) * g[i] * g[i];
+                p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps_);
+            }
+        });
     }
 }
 
@@ -146,17 +157,28 @@ float clip_grad_norm(const std::vector<Tensor>& parameters, float max_norm) {
     std::set<const Node*> seen;
     for (const Tensor& p : parameters)
         if (p.grad().defined() && seen.insert(p.node().get()).second) grads.push_back(p.grad());
+    // The sum of squares over fixed blocks of kUpdateGrain elements, added in order.
     double sum_of_squares = 0;
     for (const Tensor& g : grads) {
         const float* d = g.data();
-        for (int64_t i = 0; i < g.numel(); ++i) sum_of_squares += double(d[i]) * d[i];
+        const int64_t n = g.numel(), blocks = (n + kUpdateGrain - 1) / kUpdateGrain;
+        std::vector<double> partial(blocks);
+        parallel_pieces(blocks, [&](int64_t b) {
+            double s = 0;
+            for (int64_t i = b * kUpdateGrain; i < std::min(n, (b + 1) * kUpdateGrain); ++i)
+                s += double(d[i]) * d[i];
+            partial[b] = s;
+        });
+        for (double s : partial) sum_of_squares += s;
     }
     double norm = std::sqrt(sum_of_squares);
     if (std::isfinite(norm) && norm > max_norm) {
         float scale = float(max_norm / norm);
         for (Tensor& g : grads) {
             float* d = g.mutable_data();  // a leaf owns its gradient's storage
-            for (int64_t i = 0; i < g.numel(); ++i) d[i] *= scale;
+            parallel_for(g.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
+                for (int64_t i = begin; i < end; ++i) d[i] *= scale;
+            });
         }
     }
     return float(norm);

@@ -90,6 +90,25 @@ TEST_CASE("sum of many elements is accurate (double accumulation)", "[ops]") {
     REQUIRE(sum(x).item() == Approx(3000000 * double(0.1f)).epsilon(1e-6));
 }
 
+TEST_CASE("sum over a long axis, in blocks of it, equals the plain double sum", "[ops]") {
+    // (8192, 300): one row of outputs, so the axis is cut into blocks whose partial sums
+    // are added in order; (3, 5001, 7): three rows, a ragged last block.
+    Generator gen(56);
+    for (Shape shape : {Shape{8192, 300}, Shape{3, 5001, 7}}) {
+        Tensor x = Tensor::randn(shape, gen);
+        Tensor y = sum(x, shape.size() == 2 ? 0 : 1);
+        const int64_t outer = shape.size() == 2 ? 1 : shape[0], n = shape[shape.size() - 2],
+                      inner = shape.back();
+        const float* in = x.data();
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                double s = 0;
+                for (int64_t k = 0; k < n; ++k) s += in[(o * n + k) * inner + i];
+                REQUIRE(y.data()[o * inner + i] == Approx(s).margin(1e-4));
+            }
+    }
+}
+
 TEST_CASE("shape ops move elements where they belong", "[ops]") {
     Tensor x = Tensor::arange(24);
     Tensor r = reshape(x, {2, 3, -1});
