@@ -5,6 +5,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include "tools/util/blas_kernel.h"
+
 #include <cstdio>
 
 namespace {
@@ -19,6 +21,9 @@ struct TotalsListener : Catch::TestEventListenerBase {
 CATCH_REGISTER_LISTENER(TotalsListener)
 
 int main(int argc, char* argv[]) {
+    // The kernels the programs run (tools/util/blas_kernel.h), so that tests see what users do.
+    pf::use_matching_blas_kernel(argv);
+    std::printf("%s\n", pf::blas_kernel_line().c_str());
     int failed = Catch::Session().run(argc, argv);
     std::printf("%llu passed, %llu failed\n",
                 static_cast<unsigned long long>(g_totals.testCases.passed),

@@ -12,6 +12,7 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/thread_pool.h"
+#include "tools/util/blas_kernel.h"
 #include "tools/util/cli.h"
 #include "tools/util/timing.h"
 
@@ -185,7 +186,7 @@ int main(int argc, char** argv) {
         int reps = quick ? 3 : 10;
         int threads = num_threads();
         Generator gen(1);
-        fmt::print("threads: {}\n\n", threads);
+        fmt::print("{}\nthreads: {}\n\n", blas_kernel_line(), threads);
 
         MatmulSummary gemm = compare_matmul_to_sgemm(reps, gen);
         Bandwidth bandwidth = compare_add_to_memcpy(quick, reps, gen);

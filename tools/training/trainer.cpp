@@ -11,6 +11,7 @@
 #include "nn/optim.h"
 #include "tools/distributed/processes.h"
 #include "tools/training/tasks.h"
+#include "tools/util/blas_kernel.h"
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
 #include "tools/util/json.h"
@@ -574,6 +575,7 @@ int train(TrainOptions options) {
     const TrainOptions& o = run.options;
 
     run.say(fmt::format("task: {}", run.task->description()));
+    run.say(blas_kernel_line());
     run.say(fmt::format("model: {} attention, {} layers, width {}, {} heads, {} parameters; {} "
                         "tokens per step", nn::mechanism_name(o.model.attention.mechanism),
                         o.model.layers, o.model.attention.dim, o.model.attention.heads,

@@ -2,6 +2,7 @@
 #include "tools/util/cli.h"
 
 #include "engine/thread_pool.h"
+#include "tools/util/blas_kernel.h"
 
 #include <fmt/format.h>
 
@@ -89,6 +90,7 @@ CLI::Validator non_negative() {
 }
 
 int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+    use_matching_blas_kernel(argv);  // may start the program again, once, with better kernels
     std::string name = app.get_name().empty() ? std::string(argv[0]) : app.get_name();
     try {
         add_number_rules(app);
