@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -133,7 +134,28 @@ ThreadPool& pool() {
     return *pool_slot();
 }
 
+std::vector<ParallelCall>* g_parallel_log = nullptr;  // set by the scaling benchmark only
+
+// Appends the call to the log while it is set (outermost calls only, from the thread
+// that set it: the pieces of nested calls are inside the outer call's time).
+struct LoggedCall {
+    std::source_location where;
+    int64_t pieces;
+    std::chrono::steady_clock::time_point start;
+    bool logging;
+    LoggedCall(std::source_location where, int64_t pieces)
+        : where(where), pieces(pieces), start(std::chrono::steady_clock::now()),
+          logging(g_parallel_log && !inside_task) {}
+    ~LoggedCall() {
+        if (!logging) return;
+        std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+        g_parallel_log->push_back({where, pieces, took.count()});
+    }
+};
+
 }  // namespace
+
+void set_parallel_log(std::vector<ParallelCall>* log) { g_parallel_log = log; }
 
 int default_num_threads() {
     if (const char* env = std::getenv("PF_THREADS")) {
@@ -158,8 +180,10 @@ void set_num_threads(int n) {
     pool_slot() = std::make_unique<ThreadPool>(n);
 }
 
-void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn) {
-    if (pieces <= 0) return;
+namespace {
+
+// parallel_pieces without the log (parallel_for logs its own call).
+void run_pieces(int64_t pieces, const std::function<void(int64_t)>& fn) {
     if (pieces == 1 || inside_task || num_threads() == 1) {
         TaskScope scope;
         for (int64_t p = 0; p < pieces; ++p) fn(p);
@@ -168,9 +192,20 @@ void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn) {
     pool().run(pieces, fn);
 }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+}  // namespace
+
+void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn,
+                     std::source_location where) {
+    if (pieces <= 0) return;
+    LoggedCall logged(where, pieces);
+    run_pieces(pieces, fn);
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn,
+                  std::source_location where) {
     if (n <= 0) return;
     grain = std::max<int64_t>(grain, 1);
+    LoggedCall logged(where, (n + grain - 1) / grain);
     int64_t pieces = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
     if (pieces <= 1 || inside_task) {
         TaskScope scope;
@@ -179,7 +214,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     }
     // Equal contiguous pieces; the first n % pieces get one extra item.
     int64_t base = n / pieces, extra = n % pieces;
-    parallel_pieces(pieces, [&](int64_t p) {
+    run_pieces(pieces, [&](int64_t p) {
         int64_t begin = p * base + std::min(p, extra);
         int64_t end = begin + base + (p < extra ? 1 : 0);
         fn(begin, end);

@@ -18,6 +18,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <source_location>
+#include <vector>
 
 namespace pf {
 
@@ -33,10 +35,24 @@ int default_num_threads();
 // inline). Work started there runs on the calling thread.
 bool inside_parallel_region();
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn,
+                  std::source_location where = std::source_location::current());
 
 // Run fn(piece) for piece in [0, pieces) — one task each, spread over the threads.
 // Used where the number of pieces must not depend on the thread count.
-void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn);
+void parallel_pieces(int64_t pieces, const std::function<void(int64_t)>& fn,
+                     std::source_location where = std::source_location::current());
+
+// A record of the parallel calls a piece of code makes, for the scaling benchmark
+// (build/bench --model): while a log is set, every outermost parallel_for or
+// parallel_pieces appends where it was called from, the pieces it offers (parallel_for:
+// n / grain, the most threads it could use) and its wall time. Amdahl's law then predicts
+// the speedup on T threads from one run: each call's time shrinks by min(T, pieces).
+struct ParallelCall {
+    std::source_location where;
+    int64_t pieces = 0;
+    double seconds = 0;
+};
+void set_parallel_log(std::vector<ParallelCall>* log);  // nullptr: stop logging
 
 }  // namespace pf

@@ -38,6 +38,8 @@
 #include "models/generate.h"
 #include "nn/attention.h"
 #include "nn/optim.h"
+#include "tools/bench/thread_scaling.h"
+#include "tools/util/blas_kernel.h"
 #include "tools/util/cli.h"
 #include "tools/util/csv.h"
 #include "tools/util/plot.h"
@@ -92,6 +94,8 @@ struct Options {
     std::string out;  // default: results/bench_attention.csv, or bench_paper.csv (--paper)
     std::string task = "text", attention = "favor";
     int64_t dim = 256, layers = 0, steps = 0;
+    std::string thread_counts;  // model: "1,2,16"; empty: 1, 2, 4, ... the cores
+    bool scaling_only = false;
 };
 
 // results[(mechanism, causal)][L]
@@ -318,22 +322,31 @@ struct StepTiming {
     std::vector<blas::GemmShape> products;  // the matrix products of one step
 };
 
-// Times `steps` full training steps (forward, cross-entropy, backward, clipping, AdamW)
-// on random tokens, after one warm-up step.
-StepTiming time_training_steps(const models::ModelConfig& config, int64_t batch, int64_t length,
-                               int steps) {
-    Generator init(1), dropout(2), gen(3);
-    models::SequenceModel model(config, init, dropout);
-    nn::AdamW optimizer(model.named_parameters(), 1e-4f);
-    std::vector<int32_t> inputs = random_tokens(batch * length, config.vocab, gen);
-    std::vector<int32_t> targets = random_tokens(batch * length, config.vocab, gen);
-    auto step = [&] {
+// One full training step (forward, cross-entropy, backward, clipping, AdamW) of a model
+// on random tokens, ready to run again and again.
+struct TrainingStep {
+    Generator init{1}, dropout{2}, gen{3};
+    models::SequenceModel model;
+    nn::AdamW optimizer;
+    int64_t batch, length;
+    std::vector<int32_t> inputs, targets;
+    TrainingStep(const models::ModelConfig& config, int64_t batch, int64_t length)
+        : model(config, init, dropout), optimizer(model.named_parameters(), 1e-4f), batch(batch),
+          length(length), inputs(random_tokens(batch * length, config.vocab, gen)),
+          targets(random_tokens(batch * length, config.vocab, gen)) {}
+    void operator()() {
         Tensor loss = models::batch_loss(model.forward(inputs, batch, length), targets);
         optimizer.zero_grad();
         loss.backward();
         nn::clip_grad_norm(model.parameters(), 1.0f);
         optimizer.step();
-    };
+    }
+};
+
+// Times `steps` training steps after one warm-up step.
+StepTiming time_training_steps(const models::ModelConfig& config, int64_t batch, int64_t length,
+                               int steps) {
+    TrainingStep step(config, batch, length);
     StepTiming t;
     blas::set_shape_log(&t.products);
     step();
@@ -470,6 +483,39 @@ void report_step_vs_peak(const StepTiming& step, ResultLine& result) {
         .add("products_share_of_step", alone_s / step.seconds);
 }
 
+// The step over thread counts (tokens/s, speedup, efficiency), the pieces each op offers
+// on one thread, and the speedups Amdahl's law predicts from them (tools/bench/thread_scaling.h).
+// Speedups are over 2 threads (our machines' count), or over the fewest threads run.
+void thread_scaling_bench(const Options& options, const models::ModelConfig& config,
+                          int64_t batch, int64_t length, int steps, ResultLine& result) {
+    const std::vector<int> counts = bench::thread_counts(options.thread_counts);
+    TrainingStep step(config, batch, length);
+    const std::vector<double> seconds = bench::time_over_threads(std::ref(step), counts, steps);
+    const bench::PiecesProfile profile = bench::profile_pieces(std::ref(step));
+    auto at = [&](int threads) {
+        auto it = std::find(counts.begin(), counts.end(), threads);
+        return it == counts.end() ? NAN : seconds[size_t(it - counts.begin())];
+    };
+    const int base = std::isnan(at(2)) ? *std::min_element(counts.begin(), counts.end()) : 2;
+    fmt::print("  threads  tokens/s  speedup over 1  over {}  efficiency  Amdahl's over {}\n", base, base);
+    for (size_t i = 0; i < counts.size(); ++i) {
+        const int T = counts[i];
+        const double over_base = at(base) / seconds[i];
+        fmt::print("  {:>7}  {:>8.0f}  {:>14.2f}  {:>7.2f}  {:>10.2f}  {:>14.2f}\n", T,
+                   double(batch * length) / seconds[i], at(1) / seconds[i], over_base,
+                   at(1) / seconds[i] / T, profile.predicted_seconds(base) / profile.predicted_seconds(T));
+        result.add(fmt::format("speedup_{}", T), over_base);
+        result.add(fmt::format("tokens_per_s_{}", T), double(batch * length) / seconds[i]);
+    }
+    bench::print_pieces_table(profile, 14);
+    for (int T : {16, 64}) {
+        const double predicted = profile.predicted_seconds(base) / profile.predicted_seconds(T);
+        fmt::print("  Amdahl's law: {} threads {:.2f}x faster than {}\n", T, predicted, base);
+        result.add(fmt::format("predicted_speedup_{}", T), predicted);
+    }
+    result.add("serial_share", profile.serial_seconds() / profile.step_seconds);
+}
+
 // Text: a training step of the reference configuration (vocab 256, D 256, 4 layers, 4
 // heads, ff 1024, L 1024, batch 8: 8192 tokens a step), its share of the machine's GEMM
 // rate, the same with softmax attention, and decoding a 1024-byte passage.
@@ -480,6 +526,9 @@ void text_model_bench(const Options& options, models::ModelConfig config, Result
     config.attention.max_length = length;
     fmt::print("training step: vocab 256, D {}, {} layers, {} heads, ff {}, L {}, batch {}\n",
                config.attention.dim, config.layers, config.attention.heads, config.ff, length, batch);
+    result.add("blas_core", blas::core_name());
+    thread_scaling_bench(options, config, batch, length, steps, result);
+    if (options.scaling_only) return;
     StepTiming first = time_training_steps(config, batch, length, steps);
     double tokens_per_s = double(batch * length) / first.seconds;
     double model_gflops = first.flops / first.seconds / 1e9;
@@ -855,8 +904,13 @@ int main(int argc, char** argv) {
     app.add_option("--layers", o.layers, "model: blocks (default 4 for text, 6 for image)")
         ->check(positive());
     app.add_option("--steps", o.steps, "model: timed training steps")->check(positive());
+    app.add_option("--thread-counts", o.thread_counts, "model: the thread counts of the scaling "
+                   "table, e.g. 1,2,4,16 (default: 1, 2, 4, ... up to the cores)");
+    app.add_flag("--scaling", o.scaling_only, "model: the scaling table and the pieces analysis "
+                 "alone (text)");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
+        fmt::print("{}\n", blas_kernel_line());
         return o.model ? model_bench(o) : o.paper ? paper_bench(o) : attention_sweep(o);
     });
 }
