@@ -1,10 +1,13 @@
 // test_bench.cpp — build/bench --paper as a smoke run: the paper's whole model at short
 // lengths, its CSV, plot and result line, and a length the memory budget rules out
-// recorded with the reason instead of a time.
+// recorded with the reason instead of a time; build/bench --model --scaling, and the
+// OpenBLAS kernel every program chooses.
 //
 // The program tests run the binaries under build/ (make test builds them first).
 #include "programs.h"
 
+#include "engine/blas.h"
+#include "engine/cpu_features.h"
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
 #include "tools/util/plot.h"
@@ -74,4 +77,38 @@ TEST_CASE("bench --paper --quick: the 6-layer model at L = 256; L = 512 over the
               table.number(a, table.column("gemm_gflop")));
     }
     CHECK(parse_result_line(r.output).at("paper_max_length_favor_recompute") == "256");
+}
+
+// The kernel line, the choice of kernels and the scaling table, on the --quick model
+// (batch 2, L 256). The test process runs with OPENBLAS_CORETYPE set (tests/main.cpp
+// chose it, or the user did), so each run states its environment.
+TEST_CASE("bench --model --scaling: kernels as wide as the CPU unless the user chose, the "
+          "speedups, the pieces and Amdahl's prediction", "[bench][program]") {
+    const std::string quick = " build/bench --model --scaling --quick --steps 1 --thread-counts ";
+    // Left to choose: OpenBLAS runs a set at least as wide as the CPU's (or, on a CPU with
+    // no more than SSE3, whatever it picked).
+    Command c = run("env -u OPENBLAS_CORETYPE -u PF_OPENBLAS_PICKED" + quick + "1,2");
+    INFO(c.output);
+    REQUIRE(c.exit_code == 0);
+    REQUIRE(c.output.find("OpenBLAS kernels: ") != std::string::npos);
+    auto result = parse_result_line(c.output);
+    const std::string wanted = blas::kernel_for(cpu_features());
+    if (!wanted.empty())
+        CHECK(blas::kernel_level(result.at("blas_core")) >= blas::kernel_level(wanted));
+    for (std::string key : {"speedup_1", "speedup_2", "predicted_speedup_16", "predicted_speedup_64"})
+        CHECK(std::stod(result.at(key)) > 0);
+    CHECK(std::stod(result.at("speedup_2")) == 1.0);  // speedups are over 2 threads
+    // More threads never predict a slower step; the largest product offers 64 pieces.
+    CHECK(std::stod(result.at("predicted_speedup_64")) >= std::stod(result.at("predicted_speedup_16")));
+    CHECK(c.output.find("blas::gemm") != std::string::npos);
+    // A value the user set is never overridden, even the slowest kernels.
+    Command prescott = run("env -u PF_OPENBLAS_PICKED OPENBLAS_CORETYPE=Prescott" + quick + "1");
+    INFO(prescott.output);
+    REQUIRE(prescott.exit_code == 0);
+    CHECK(parse_result_line(prescott.output).at("blas_core") == "Prescott");
+    CHECK(prescott.output.find("(OPENBLAS_CORETYPE=Prescott)") != std::string::npos);
+    // A malformed list of thread counts is refused, with exit code 2.
+    Command bad = run(quick + "1,x");
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.output.find("'x' is not a thread count") != std::string::npos);
 }
