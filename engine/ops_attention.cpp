@@ -29,10 +29,10 @@
 //   3. each (batch item, chunk k >= 1): the past, one GEMM adding to Y_c.
 // Phases 1 and 3, nearly all the work, are GEMMs of C-sized blocks in batch x chunks
 // independent pieces; walking each item's chunks in turn would give only batch pieces.
-// Each output is written by one piece and the scan adds in an order fixed by the
-// sizes, so results do not depend on the thread count. The price: the states of all
-// chunks but the last, batch x (chunks - 1) x m x dv floats, live during the call
-// (7.5 MB at batch 32, L 1024, C 128, m 128, dv 65; backward keeps two sets).
+// In each phase every output is written by one piece, and the scan adds in an order
+// fixed by the sizes, so results do not depend on the thread count. The price: the
+// states of all chunks but the last, batch x (chunks - 1) x m x dv floats, live during
+// the call (7.5 MB at batch 32, L 1024, C 128, m 128, dv 65; backward keeps two sets).
 //
 // Why chunks and not one position at a time: a per-position loop is rank-1 updates
 // and matrix-vector products, memory-bound; the chunked form runs at BLAS speed. Its
@@ -48,13 +48,16 @@
 //   dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [P_k^T ; K_c]
 //   dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R_k^T ; Q_c]
 //   dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R_k ; G_c]
-// in the same phases: 1. each (batch item, chunk k but the last): T_k^T (dv x m) and
-// chunk k+1's U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c (m x dv, c_p: chunk k's last);
-// 2. the scan for P, and one in reverse order, R_last = 0, R_k = e^(c_l - c_n) R_{k+1}
-// + U_{k+1} (c_l, c_n: the last positions of chunks k and k+1); 3. each (batch item,
-// chunk): the three products. tril keeps j <= i; tril(A)^T = triu(A^T) is computed
-// directly: tril(G V^T)^T = triu(V G^T). Each pair of products that share an output
-// is one GEMM over a side-by-side block.
+// in the same three phases:
+//   1. each (batch item, chunk k but the last): T_k^T (dv x m, as dQ takes it), and
+//      chunk k+1's  U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c  (m x dv; c_p: chunk k's
+//      last position);
+//   2. the scan for P, and one in reverse order for R:  R_last = 0,
+//      R_k = e^(c_l - c_n) R_{k+1} + U_{k+1}   (c_l, c_n: chunk k's and k+1's last);
+//   3. each (batch item, chunk): the three products.
+// tril keeps j <= i; tril(A)^T = triu(A^T) is computed directly: tril(G V^T)^T =
+// triu(V G^T). Each pair of products that share an output is one GEMM over a
+// side-by-side block.
 //
 // 2. causal_matmul(p, v) = tril(p) v, exact causal attention's product of the
 // probabilities with the values: GEMMs for the blocks below the diagonal, the
@@ -70,6 +73,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 namespace pf {
@@ -127,6 +131,11 @@ const float* scaled_rows(const float* from, int64_t n, int64_t width, const floa
     copy_scaled_block(from, n, width, scale, buffer, width);
     return buffer;
 }
+
+// n floats of working space, uninitialised: a std::vector would zero them first, tens
+// of MB of stores per call at the reference size for nothing.
+using Floats = std::unique_ptr<float[]>;
+Floats uninitialised(int64_t n) { return std::make_unique_for_overwrite<float[]>(size_t(n)); }
 
 // e^(a - b), at most 1: the factor that moves a sum from the scale of a to that of b.
 float rescale(float a, float b) { return a >= b ? 1.0f : std::exp(a - b); }
@@ -186,7 +195,7 @@ struct Chunking {
     int64_t in_dv(int64_t b, int64_t k) const { return (b * s.L + first(k)) * s.dv; }
     // Offset of batch item b's slot k in its states.
     int64_t slot(int64_t b, int64_t k) const { return (b * slots + k) * s.m * s.dv; }
-    std::vector<float> new_states() const { return std::vector<float>(s.batch * slots * s.m * s.dv); }
+    Floats new_states() const { return uninitialised(s.batch * slots * s.m * s.dv); }
     ChunkScales scales(int64_t b, int64_t k) const {
         return ChunkScales(c + b * s.L + first(k), size(k));
     }
@@ -202,14 +211,14 @@ void forward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, con
     const float *Qc = Q + at.in_m(b, k), *Kc = K + at.in_m(b, k), *Vc = V + at.in_dv(b, k);
     float* Yc = Y + at.in_dv(b, k);
     const ChunkScales scales = at.scales(b, k);
-    std::vector<float> A(n * n), factor(n), scaled_v(n * dv);
-    blas::gemm(false, true, n, n, m, 1, Qc, m, Kc, m, 0, A.data(), n);
-    scales.apply_to_lower(A.data(), n);
+    Floats A = uninitialised(n * n), factor = uninitialised(n), scaled_v = uninitialised(n * dv);
+    blas::gemm(false, true, n, n, m, 1, Qc, m, Kc, m, 0, A.get(), n);
+    scales.apply_to_lower(A.get(), n);
     std::fill(Yc, Yc + n * dv, 0.0f);
-    lower_triangular_product(A.data(), n, n, Vc, dv, Yc);
-    if (k == at.slots) return;
+    lower_triangular_product(A.get(), n, n, Vc, dv, Yc);
+    if (k == at.slots) return;  // the last chunk
     for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
-    const float* Vs = scaled_rows(Vc, n, dv, factor.data(), scaled_v.data());
+    const float* Vs = scaled_rows(Vc, n, dv, factor.get(), scaled_v.get());
     blas::gemm(true, false, m, dv, n, 1, Kc, m, Vs, dv, 0, states + at.slot(b, k), dv);
 }
 
@@ -244,29 +253,29 @@ void add_past(const Chunking& at, int64_t b, int64_t k, const float* Q, const fl
     const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k);
     const ChunkScales scales = at.scales(b, k);
     const float c_p = at.last_c(b, k - 1);
-    std::vector<float> factor(n), scaled_q(n * m);
+    Floats factor = uninitialised(n), scaled_q = uninitialised(n * m);
     for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
-    const float* Qs = scaled_rows(Q + at.in_m(b, k), n, m, factor.data(), scaled_q.data());
+    const float* Qs = scaled_rows(Q + at.in_m(b, k), n, m, factor.get(), scaled_q.get());
     const float* P = states + at.slot(b, k - 1);
     blas::gemm(false, false, n, dv, m, 1, Qs, m, P, dv, 1, Y + at.in_dv(b, k), dv);
 }
 
 // Backward phase 1, slot k of batch item b (chunk k is not the last):
-//   forward state, slot k:  T_k^T = V_c^T diag(e^(c_j - c_l)) K_c        (dv x m, chunk k)
-//   reverse state, slot k:  U_{k+1} = Q_c^T diag(e^(c_l - c_i)) G_c      (m x dv, chunk k+1)
+//   forward states:  T_k^T = V_c^T diag(e^(c_j - c_l)) K_c     (dv x m, of chunk k)
+//   reverse states:  U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c   (m x dv, of chunk k+1)
 void backward_states(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* K,
                      const float* V, const float* G, float* forward_states, float* reverse_states) {
     const int64_t m = at.s.m, dv = at.s.dv;
-    std::vector<float> factor(at.C), scaled(at.C * std::max(m, dv));
+    Floats factor = uninitialised(at.C), scaled = uninitialised(at.C * std::max(m, dv));
     ChunkScales scales = at.scales(b, k);
     for (int64_t j = 0; j < scales.n; ++j) factor[j] = rescale(scales.c[j], scales.last());
-    const float* Ks = scaled_rows(K + at.in_m(b, k), scales.n, m, factor.data(), scaled.data());
+    const float* Ks = scaled_rows(K + at.in_m(b, k), scales.n, m, factor.get(), scaled.get());
     blas::gemm(true, false, dv, m, scales.n, 1, V + at.in_dv(b, k), dv, Ks, m, 0,
                forward_states + at.slot(b, k), m);
-    const float c_l = scales.last();
+    const float c_p = scales.last();  // chunk k + 1's c_p
     scales = at.scales(b, k + 1);
-    for (int64_t i = 0; i < scales.n; ++i) factor[i] = rescale(c_l, scales.c[i]);
-    const float* Gs = scaled_rows(G + at.in_dv(b, k + 1), scales.n, dv, factor.data(), scaled.data());
+    for (int64_t i = 0; i < scales.n; ++i) factor[i] = rescale(c_p, scales.c[i]);
+    const float* Gs = scaled_rows(G + at.in_dv(b, k + 1), scales.n, dv, factor.get(), scaled.get());
     blas::gemm(true, false, m, dv, scales.n, 1, Q + at.in_m(b, k + 1), m, Gs, dv, 0,
                reverse_states + at.slot(b, k), dv);
 }
@@ -291,44 +300,45 @@ void backward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, co
                 *Gc = G + at.in_dv(b, k);
     const ChunkScales scales = at.scales(b, k);
     const bool past = k > 0, future = k < at.slots;
-    std::vector<float> left(n * (wide + n)), right((wide + n) * wide), factor(n);
+    Floats left = uninitialised(n * (wide + n)), right = uninitialised((wide + n) * wide),
+           factor = uninitialised(n);
     // dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [P_k^T ; K_c]
     int64_t ld = dv + n;
     if (past) {
         const float c_p = at.last_c(b, k - 1);
         for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
-        copy_scaled_block(Gc, n, dv, factor.data(), left.data(), ld);
-        std::copy_n(forward_states + at.slot(b, k - 1), dv * m, right.data());
+        copy_scaled_block(Gc, n, dv, factor.get(), left.get(), ld);
+        std::copy_n(forward_states + at.slot(b, k - 1), dv * m, right.get());
     }
-    blas::gemm(false, true, n, n, dv, 1, Gc, dv, Vc, dv, 0, left.data() + dv, ld);
-    keep_lower_triangle(left.data() + dv, n, ld);
-    scales.apply_to_lower(left.data() + dv, ld);
-    std::copy_n(Kc, n * m, right.data() + dv * m);
-    side_by_side_product(left.data(), right.data(), n, dv, m, past, dQ + at.in_m(b, k));
+    blas::gemm(false, true, n, n, dv, 1, Gc, dv, Vc, dv, 0, left.get() + dv, ld);
+    keep_lower_triangle(left.get() + dv, n, ld);
+    scales.apply_to_lower(left.get() + dv, ld);
+    std::copy_n(Kc, n * m, right.get() + dv * m);
+    side_by_side_product(left.get(), right.get(), n, dv, m, past, dQ + at.in_m(b, k));
     // dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R_k^T ; Q_c]
     for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
     const float* R = future ? reverse_states + at.slot(b, k) : nullptr;
     if (future) {
-        copy_scaled_block(Vc, n, dv, factor.data(), left.data(), ld);
+        copy_scaled_block(Vc, n, dv, factor.get(), left.get(), ld);
         for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < dv; ++j) right[j * m + i] = R[i * dv + j];
     }
-    blas::gemm(false, true, n, n, dv, 1, Vc, dv, Gc, dv, 0, left.data() + dv, ld);
-    keep_upper_triangle(left.data() + dv, n, ld);
-    scales.apply_to_upper(left.data() + dv, ld);
-    std::copy_n(Qc, n * m, right.data() + dv * m);
-    side_by_side_product(left.data(), right.data(), n, dv, m, future, dK + at.in_m(b, k));
+    blas::gemm(false, true, n, n, dv, 1, Vc, dv, Gc, dv, 0, left.get() + dv, ld);
+    keep_upper_triangle(left.get() + dv, n, ld);
+    scales.apply_to_upper(left.get() + dv, ld);
+    std::copy_n(Qc, n * m, right.get() + dv * m);
+    side_by_side_product(left.get(), right.get(), n, dv, m, future, dK + at.in_m(b, k));
     // dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R_k ; G_c]
     ld = m + n;
     if (future) {
-        copy_scaled_block(Kc, n, m, factor.data(), left.data(), ld);
-        std::copy_n(R, m * dv, right.data());
+        copy_scaled_block(Kc, n, m, factor.get(), left.get(), ld);
+        std::copy_n(R, m * dv, right.get());
     }
-    blas::gemm(false, true, n, n, m, 1, Kc, m, Qc, m, 0, left.data() + m, ld);
-    keep_upper_triangle(left.data() + m, n, ld);
-    scales.apply_to_upper(left.data() + m, ld);
-    std::copy_n(Gc, n * dv, right.data() + m * dv);
-    side_by_side_product(left.data(), right.data(), n, m, dv, future, dV + at.in_dv(b, k));
+    blas::gemm(false, true, n, n, m, 1, Kc, m, Qc, m, 0, left.get() + m, ld);
+    keep_upper_triangle(left.get() + m, n, ld);
+    scales.apply_to_upper(left.get() + m, ld);
+    std::copy_n(Gc, n * dv, right.get() + m * dv);
+    side_by_side_product(left.get(), right.get(), n, m, dv, future, dV + at.in_dv(b, k));
 }
 
 // The log-scales as one float per (batch item, position): c itself, or zeros.
@@ -345,9 +355,10 @@ std::vector<float> log_scales_of(const Tensor& log_scale, const Tensor& q, Sizes
 // causal_dot_product: Y_i = sum_{j <= i} e^(c_j - c_i) (q_i . k_j) v_j (see the top of the
 // file; gradients flow to q, k, v, c is a constant)
 //   q, k: (..., L, m), v: (..., L, dv), c: (..., L) or undefined (all 0) → (..., L, dv).
-//   Pieces of (batch item, chunk) run in parallel: forward batch x chunks, then
-//   batch x (chunks - 1); backward the same, the other way round (256 and 224 at batch
-//   32, L 1024, C 128). The scans in between: batch x m (and x dv) rows.
+//   Parallel in pieces of (batch item, chunk), fixed by the sizes: forward batch x
+//   chunks, then batch x (chunks - 1) pieces; backward batch x (chunks - 1), then
+//   batch x chunks. At batch 32 (8 x 4 heads), L 1024, C 128: 256 and 224 pieces. The
+//   scans between them: batch x m rows (4096), backward also batch x dv (2080).
 Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int64_t chunk,
                           const Tensor& log_scale) {
     Sizes s = check_sizes(q, k, v);
@@ -357,13 +368,13 @@ Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int
     const float *Q = q.data(), *K = k.data(), *V = v.data();
     float* Y = y.mutable_data();
     const Chunking at(s, chunk, c->data());
-    std::vector<float> states = at.new_states();  // T_k, then P_{k+1}
+    Floats states = at.new_states();  // T_k, then P_{k+1}
     parallel_pieces(s.batch * at.chunks, [&](int64_t piece) {
-        forward_chunk(at, piece / at.chunks, piece % at.chunks, Q, K, V, Y, states.data());
+        forward_chunk(at, piece / at.chunks, piece % at.chunks, Q, K, V, Y, states.get());
     });
-    scan_states(at, states.data(), s.m, s.dv, /*reverse=*/false);
+    scan_states(at, states.get(), s.m, s.dv, /*reverse=*/false);
     parallel_pieces(s.batch * at.slots, [&](int64_t piece) {
-        add_past(at, piece / at.slots, piece % at.slots + 1, Q, states.data(), Y);
+        add_past(at, piece / at.slots, piece % at.slots + 1, Q, states.get(), Y);
     });
     return record("causal_dot_product", y, {q, k, v},
                   [s, chunk, c, sq = SavedTensor(q), sk = SavedTensor(k), sv = SavedTensor(v)](
@@ -375,17 +386,16 @@ Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int
                       float *dQ = dq.mutable_data(), *dK = dk.mutable_data(), *dV = dv.mutable_data();
                       const Chunking at(s, chunk, c->data());
                       // T_k^T, then P_{k+1}^T (dv x m); U_{k+1}, then R_k (m x dv)
-                      std::vector<float> forward_states = at.new_states();
-                      std::vector<float> reverse_states = at.new_states();
+                      Floats forward_states = at.new_states(), reverse_states = at.new_states();
                       parallel_pieces(s.batch * at.slots, [&](int64_t piece) {
                           backward_states(at, piece / at.slots, piece % at.slots, Q, K, V, G,
-                                          forward_states.data(), reverse_states.data());
+                                          forward_states.get(), reverse_states.get());
                       });
-                      scan_states(at, forward_states.data(), s.dv, s.m, /*reverse=*/false);
-                      scan_states(at, reverse_states.data(), s.m, s.dv, /*reverse=*/true);
+                      scan_states(at, forward_states.get(), s.dv, s.m, /*reverse=*/false);
+                      scan_states(at, reverse_states.get(), s.m, s.dv, /*reverse=*/true);
                       parallel_pieces(s.batch * at.chunks, [&](int64_t piece) {
                           backward_chunk(at, piece / at.chunks, piece % at.chunks, Q, K, V, G,
-                                         forward_states.data(), reverse_states.data(), dQ, dK, dV);
+                                         forward_states.get(), reverse_states.get(), dQ, dK, dV);
                       });
                       return Grads{dq, dk, dv};
                   });
