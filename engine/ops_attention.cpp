@@ -14,29 +14,50 @@
 //
 // With the prefix sums S_i = sum_{j <= i} e^(c_j - c_i) k_j v_j^T, Y_i = S_i^T q_i. The
 // reference below builds the L x L matrix instead. The fused op never stores either.
-// It walks the sequence in chunks of C positions, holding S (m x dv) on the scale of
-// the previous chunk's last position, c_p:
+// It cuts the sequence into chunks of C positions. Chunk k's output is its own
+// triangle plus the past, P_k (m x dv): the sum over chunks 0..k-1 on the scale of the
+// position before the chunk, c_p:
 //
-//   Y_c = diag(e^(c_p - c_i)) Q_c S  +  tril(Q_c K_c^T o E) V_c     (past, then chunk)
-//   S  <- e^(c_p - c_l) S + K_c^T diag(e^(c_j - c_l)) V_c            (c_l: chunk's last)
+//   Y_c = tril(Q_c K_c^T o E) V_c  +  diag(e^(c_p - c_i)) Q_c P_k     (chunk, then past)
 //
-// where E_ij = e^(c_j - c_i) and o multiplies elementwise. Nearly all the work is GEMMs
-// of C-sized blocks, and the op keeps one m x dv state. Why chunks and not one
-// position at a time: a per-position loop is rank-1 updates and matrix-vector
-// products, memory-bound; the chunked form runs at BLAS speed. Its cost per position
-// is 2C(m + dv) + 4 m dv multiply-adds, so C should be small but big enough for BLAS.
-// The triangle inside a chunk is summed by a loop over j <= i (lower_triangular_product),
-// never by a GEMM over the whole block: that would multiply the masked zeros by the
-// later rows of V, and 0 * inf = NaN would carry a later NaN or inf back to row i.
+// where E_ij = e^(c_j - c_i) and o multiplies elementwise. Three phases:
+//   1. each (batch item, chunk): the triangle, and the chunk's own state on the scale
+//      of its last position c_l:   T_k = K_c^T diag(e^(c_j - c_l)) V_c   (m x dv);
+//   2. a scan over the chunks in order:  P_0 = 0,  P_{k+1} = e^(c_p - c_l) P_k + T_k
+//      (c_p, c_l: the last positions of chunks k-1 and k). Cheap, m dv adds a chunk,
+//      and each of the m x dv entries is its own scan: a piece per (batch item, row);
+//   3. each (batch item, chunk k >= 1): the past, one GEMM adding to Y_c.
+// Phases 1 and 3, nearly all the work, are GEMMs of C-sized blocks in batch x chunks
+// independent pieces; walking each item's chunks in turn would give only batch pieces.
+// In each phase every output is written by one piece, and the scan adds in an order
+// fixed by the sizes, so results do not depend on the thread count. The price: the
+// states of all chunks but the last, batch x (chunks - 1) x m x dv floats, live during
+// the call (7.5 MB at batch 32, L 1024, C 128, m 128, dv 65; backward keeps two sets).
 //
-// Backward, with G = dL/dY, runs two passes and stores no prefix sums either:
-//   forward order:  dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [S^T ; K_c]
-//   reverse order:  dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R^T ; Q_c]
-//                   dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R ; G_c]
-//                   R <- e^(c_p - c_l) R + Q_c^T diag(e^(c_p - c_i)) G_c
-// where R = sum over later positions of e^(c_l - c_i) q_i g_i^T (m x dv). tril keeps
-// j <= i; tril(A)^T = triu(A^T) is computed directly: tril(G V^T)^T = triu(V G^T).
-// Each pair of products that share an output is one GEMM over a side-by-side block.
+// Why chunks and not one position at a time: a per-position loop is rank-1 updates
+// and matrix-vector products, memory-bound; the chunked form runs at BLAS speed. Its
+// cost per position is 2C(m + dv) + 4 m dv multiply-adds, so C should be small but
+// big enough for BLAS. The triangle inside a chunk is summed by a loop over j <= i
+// (lower_triangular_product), never by a GEMM over the whole block: that would
+// multiply the masked zeros by the later rows of V, and 0 * inf = NaN would carry a
+// later NaN or inf back to row i. P_k adds chunks before k only, so the output at i
+// depends on positions <= i alone, to the bit.
+//
+// Backward, with G = dL/dY and R_k = the sum over positions after chunk k of
+// e^(c_l - c_i) q_i g_i^T (m x dv, on the scale of chunk k's last position c_l):
+//   dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [P_k^T ; K_c]
+//   dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R_k^T ; Q_c]
+//   dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R_k ; G_c]
+// in the same three phases:
+//   1. each (batch item, chunk k but the last): T_k^T (dv x m, as dQ takes it), and
+//      chunk k+1's  U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c  (m x dv; c_p: chunk k's
+//      last position);
+//   2. the scan for P, and one in reverse order for R:  R_last = 0,
+//      R_k = e^(c_l - c_n) R_{k+1} + U_{k+1}   (c_l, c_n: chunk k's and k+1's last);
+//   3. each (batch item, chunk): the three products.
+// tril keeps j <= i; tril(A)^T = triu(A^T) is computed directly: tril(G V^T)^T =
+// triu(V G^T). Each pair of products that share an output is one GEMM over a
+// side-by-side block.
 //
 // 2. causal_matmul(p, v) = tril(p) v, exact causal attention's product of the
 // probabilities with the values: GEMMs for the blocks below the diagonal, the
@@ -52,6 +73,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 namespace pf {
@@ -110,6 +132,11 @@ const float* scaled_rows(const float* from, int64_t n, int64_t width, const floa
     return buffer;
 }
 
+// n floats of working space, uninitialised: a std::vector would zero them first, tens
+// of MB of stores per call at the reference size for nothing.
+using Floats = std::unique_ptr<float[]>;
+Floats uninitialised(int64_t n) { return std::make_unique_for_overwrite<float[]>(size_t(n)); }
+
 // e^(a - b), at most 1: the factor that moves a sum from the scale of a to that of b.
 float rescale(float a, float b) { return a >= b ? 1.0f : std::exp(a - b); }
 
@@ -152,97 +179,166 @@ struct ChunkScales {
     }
 };
 
-// One (batch item): Y = causal dot product of Q (L x m), K (L x m), V (L x dv), c (L).
-void forward_item(const float* Q, const float* K, const float* V, const float* c, float* Y,
-                  Sizes s, int64_t C) {
-    const int64_t m = s.m, dv = s.dv;
-    std::vector<float> S(m * dv, 0.0f), A(C * C), scaled_q(C * m), scaled_v(C * dv), factor(C);
-    for (int64_t c0 = 0; c0 < s.L; c0 += C) {
-        const int64_t n = std::min(C, s.L - c0);
-        const float *Qc = Q + c0 * m, *Kc = K + c0 * m, *Vc = V + c0 * dv;
-        float* Yc = Y + c0 * dv;
-        ChunkScales scales(c + c0, n);
-        const float c_p = c0 == 0 ? 0.0f : c[c0 - 1];
-        // The past: Y_c = diag(e^(c_p - c_i)) Q_c S (zero for the first chunk).
-        if (c0 == 0) {
-            std::fill(Yc, Yc + n * dv, 0.0f);
-        } else {
-            for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
-            const float* Qs = scaled_rows(Qc, n, m, factor.data(), scaled_q.data());
-            blas::gemm(false, false, n, dv, m, 1, Qs, m, S.data(), dv, 0, Yc, dv);
-        }
-        // The chunk: Y_c += tril(Q_c K_c^T o E) V_c.
-        blas::gemm(false, true, n, n, m, 1, Qc, m, Kc, m, 0, A.data(), n);
-        scales.apply_to_lower(A.data(), n);
-        lower_triangular_product(A.data(), n, n, Vc, dv, Yc);
-        // S <- e^(c_p - c_l) S + K_c^T diag(e^(c_j - c_l)) V_c.
-        for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
-        const float* Vs = scaled_rows(Vc, n, dv, factor.data(), scaled_v.data());
-        float keep = c0 == 0 ? 0.0f : rescale(c_p, scales.last());
-        blas::gemm(true, false, m, dv, n, 1, Kc, m, Vs, dv, keep, S.data(), dv);
+// How one call is cut: batch items of L positions, chunks of C positions (the last
+// may be shorter), and each item's chunk states, `slots` of m x dv floats: slot k for
+// the state after chunk k, k < chunks - 1 (no chunk reads the state after the last).
+struct Chunking {
+    Sizes s;
+    int64_t C, chunks, slots;
+    const float* c;  // the log-scales, batch x L
+    Chunking(Sizes s, int64_t C, const float* c)
+        : s(s), C(C), chunks((s.L + C - 1) / C), slots(std::max<int64_t>(chunks - 1, 0)), c(c) {}
+    int64_t first(int64_t k) const { return k * C; }
+    int64_t size(int64_t k) const { return std::min(C, s.L - k * C); }
+    // Offsets of chunk k of batch item b in the (L, m) and (L, dv) operands.
+    int64_t in_m(int64_t b, int64_t k) const { return (b * s.L + first(k)) * s.m; }
+    int64_t in_dv(int64_t b, int64_t k) const { return (b * s.L + first(k)) * s.dv; }
+    // Offset of batch item b's slot k in its states.
+    int64_t slot(int64_t b, int64_t k) const { return (b * slots + k) * s.m * s.dv; }
+    Floats new_states() const { return uninitialised(s.batch * slots * s.m * s.dv); }
+    ChunkScales scales(int64_t b, int64_t k) const {
+        return ChunkScales(c + b * s.L + first(k), size(k));
     }
+    float last_c(int64_t b, int64_t k) const { return c[b * s.L + first(k) + size(k) - 1]; }
+};
+
+// Forward phase 1, chunk k of batch item b:
+//   Y_c = tril(Q_c K_c^T o E) V_c,   and unless k is the last chunk, into slot k,
+//   T_k = K_c^T diag(e^(c_j - c_l)) V_c   (m x dv)
+void forward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* K,
+                   const float* V, float* Y, float* states) {
+    const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k);
+    const float *Qc = Q + at.in_m(b, k), *Kc = K + at.in_m(b, k), *Vc = V + at.in_dv(b, k);
+    float* Yc = Y + at.in_dv(b, k);
+    const ChunkScales scales = at.scales(b, k);
+    Floats A = uninitialised(n * n), factor = uninitialised(n), scaled_v = uninitialised(n * dv);
+    blas::gemm(false, true, n, n, m, 1, Qc, m, Kc, m, 0, A.get(), n);
+    scales.apply_to_lower(A.get(), n);
+    std::fill(Yc, Yc + n * dv, 0.0f);
+    lower_triangular_product(A.get(), n, n, Vc, dv, Yc);
+    if (k == at.slots) return;  // the last chunk
+    for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
+    const float* Vs = scaled_rows(Vc, n, dv, factor.get(), scaled_v.get());
+    blas::gemm(true, false, m, dv, n, 1, Kc, m, Vs, dv, 0, states + at.slot(b, k), dv);
 }
 
-void backward_item(const float* Q, const float* K, const float* V, const float* c, const float* G,
-                   float* dQ, float* dK, float* dV, Sizes s, int64_t C) {
-    const int64_t m = s.m, dv = s.dv;
-    std::vector<float> left(C * (std::max(m, dv) + C)), factor(C), scaled(C * std::max(m, dv));
-    // Forward order: dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [S^T ; K_c].
-    std::vector<float> right_q((dv + C) * m, 0.0f);
-    float* S_t = right_q.data();  // S^T: dv x m, on the scale of c_p
-    for (int64_t c0 = 0; c0 < s.L; c0 += C) {
-        const int64_t n = std::min(C, s.L - c0), ld = dv + n;
-        const float *Kc = K + c0 * m, *Vc = V + c0 * dv, *Gc = G + c0 * dv;
-        ChunkScales scales(c + c0, n);
-        const float c_p = c0 == 0 ? 0.0f : c[c0 - 1];
-        for (int64_t i = 0; i < n; ++i) factor[i] = c0 == 0 ? 0.0f : rescale(c_p, scales.c[i]);
-        copy_scaled_block(Gc, n, dv, factor.data(), left.data(), ld);
-        blas::gemm(false, true, n, n, dv, 1, Gc, dv, Vc, dv, 0, left.data() + dv, ld);
-        keep_lower_triangle(left.data() + dv, n, ld);
-        scales.apply_to_lower(left.data() + dv, ld);
-        std::copy_n(Kc, n * m, right_q.data() + dv * m);
-        blas::gemm(false, false, n, m, ld, 1, left.data(), ld, right_q.data(), m, 0, dQ + c0 * m, m);
-        // S^T <- e^(c_p - c_l) S^T + V_c^T diag(e^(c_j - c_l)) K_c
-        for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
-        const float* Ks = scaled_rows(Kc, n, m, factor.data(), scaled.data());
-        float keep = c0 == 0 ? 0.0f : rescale(c_p, scales.last());
-        blas::gemm(true, false, dv, m, n, 1, Vc, dv, Ks, m, keep, S_t, m);
-    }
-    // Reverse order, with R = sum over later positions of e^(c_l - c_i) q_i g_i^T (m x dv):
-    //   dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R^T ; Q_c]
-    //   dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R ; G_c]
-    std::vector<float> right_k((dv + C) * m, 0.0f), right_v((m + C) * dv, 0.0f);
-    float* R_t = right_k.data();  // R^T: dv x m
-    float* R = right_v.data();    // R: m x dv
-    const int64_t last = (s.L - 1) / C * C;
-    for (int64_t c0 = last; c0 >= 0; c0 -= C) {
-        const int64_t n = std::min(C, s.L - c0);
-        const float *Qc = Q + c0 * m, *Kc = K + c0 * m, *Vc = V + c0 * dv, *Gc = G + c0 * dv;
-        ChunkScales scales(c + c0, n);
-        for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
-        int64_t ld = dv + n;
-        copy_scaled_block(Vc, n, dv, factor.data(), left.data(), ld);
-        blas::gemm(false, true, n, n, dv, 1, Vc, dv, Gc, dv, 0, left.data() + dv, ld);
-        keep_upper_triangle(left.data() + dv, n, ld);
-        scales.apply_to_upper(left.data() + dv, ld);
-        std::copy_n(Qc, n * m, right_k.data() + dv * m);
-        blas::gemm(false, false, n, m, ld, 1, left.data(), ld, right_k.data(), m, 0, dK + c0 * m, m);
-        ld = m + n;
-        copy_scaled_block(Kc, n, m, factor.data(), left.data(), ld);
-        blas::gemm(false, true, n, n, m, 1, Kc, m, Qc, m, 0, left.data() + m, ld);
-        keep_upper_triangle(left.data() + m, n, ld);
-        scales.apply_to_upper(left.data() + m, ld);
-        std::copy_n(Gc, n * dv, right_v.data() + m * dv);
-        blas::gemm(false, false, n, dv, ld, 1, left.data(), ld, right_v.data(), dv, 0, dV + c0 * dv, dv);
-        if (c0 == 0) break;
-        // R <- e^(c_p - c_l) R + Q_c^T diag(e^(c_p - c_i)) G_c, and R^T
-        const float c_p = c[c0 - 1];
+// Phase 2, in place over each batch item's slots (rows x width floats each; slot k on
+// the scale of chunk k's last position c_l(k)), in order, forward or reverse:
+//   slot k += e^(c_l(k-1) - c_l(k)) slot k-1,   k = 1, 2, ...          (T_k → P_{k+1})
+//   slot k += e^(c_l(k) - c_l(k+1)) slot k+1,   k = slots - 2, ..., 0  (U_{k+1} → R_k)
+// Every entry is its own scan: pieces of (batch item, row), each row walking the slots.
+void scan_states(const Chunking& at, float* states, int64_t rows, int64_t width, bool reverse) {
+    const int64_t size = rows * width;
+    const int64_t grain = kernels::row_grain(width * at.slots);
+    parallel_for(at.s.batch * rows, grain, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t b = r / rows;
+            float* row = states + at.slot(b, 0) + r % rows * width;
+            for (int64_t step = 1; step < at.slots; ++step) {
+                const int64_t k = reverse ? at.slots - 1 - step : step, from = reverse ? k + 1 : k - 1;
+                const int64_t earlier = std::min(k, from), later = std::max(k, from);
+                const float keep = rescale(at.last_c(b, earlier), at.last_c(b, later));
+                if (keep == 0.0f) continue;  // underflow: drop the older sum (0 * inf = NaN)
+                const float* older = row + from * size;
+                float* sum = row + k * size;
+                for (int64_t col = 0; col < width; ++col) sum[col] += keep * older[col];
+            }
+        }
+    });
+}
+
+// Forward phase 3, chunk k >= 1 of batch item b, with P_k in slot k - 1:
+//   Y_c += diag(e^(c_p - c_i)) Q_c P_k
+void add_past(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* states, float* Y) {
+    const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k);
+    const ChunkScales scales = at.scales(b, k);
+    const float c_p = at.last_c(b, k - 1);
+    Floats factor = uninitialised(n), scaled_q = uninitialised(n * m);
+    for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
+    const float* Qs = scaled_rows(Q + at.in_m(b, k), n, m, factor.get(), scaled_q.get());
+    const float* P = states + at.slot(b, k - 1);
+    blas::gemm(false, false, n, dv, m, 1, Qs, m, P, dv, 1, Y + at.in_dv(b, k), dv);
+}
+
+// Backward phase 1, slot k of batch item b (chunk k is not the last):
+//   forward states:  T_k^T = V_c^T diag(e^(c_j - c_l)) K_c     (dv x m, of chunk k)
+//   reverse states:  U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c   (m x dv, of chunk k+1)
+void backward_states(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* K,
+                     const float* V, const float* G, float* forward_states, float* reverse_states) {
+    const int64_t m = at.s.m, dv = at.s.dv;
+    Floats factor = uninitialised(at.C), scaled = uninitialised(at.C * std::max(m, dv));
+    ChunkScales scales = at.scales(b, k);
+    for (int64_t j = 0; j < scales.n; ++j) factor[j] = rescale(scales.c[j], scales.last());
+    const float* Ks = scaled_rows(K + at.in_m(b, k), scales.n, m, factor.get(), scaled.get());
+    blas::gemm(true, false, dv, m, scales.n, 1, V + at.in_dv(b, k), dv, Ks, m, 0,
+               forward_states + at.slot(b, k), m);
+    const float c_p = scales.last();  // chunk k + 1's c_p
+    scales = at.scales(b, k + 1);
+    for (int64_t i = 0; i < scales.n; ++i) factor[i] = rescale(c_p, scales.c[i]);
+    const float* Gs = scaled_rows(G + at.in_dv(b, k + 1), scales.n, dv, factor.get(), scaled.get());
+    blas::gemm(true, false, m, dv, scales.n, 1, Q + at.in_m(b, k + 1), m, Gs, dv, 0,
+               reverse_states + at.slot(b, k), dv);
+}
+
+// out (n x width) = [left_state | left_chunk] [state ; chunk]: one GEMM over the
+// side-by-side blocks, left n x (h + n), right (h + n) x width; without a state (P_0,
+// R of the last chunk: 0), over the chunk's blocks alone.
+void side_by_side_product(const float* left, const float* right, int64_t n, int64_t h, int64_t width,
+                          bool with_state, float* out) {
+    const int64_t ld = h + n, skip = with_state ? 0 : h;
+    blas::gemm(false, false, n, width, ld - skip, 1, left + skip, ld, right + skip * width, width, 0,
+               out, width);
+}
+
+// Backward phase 3, chunk k of batch item b: dQ_c with P_k (slot k - 1 of the forward
+// states, transposed), dK_c and dV_c with R_k (slot k of the reverse states).
+void backward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* K,
+                    const float* V, const float* G, const float* forward_states,
+                    const float* reverse_states, float* dQ, float* dK, float* dV) {
+    const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k), wide = std::max(m, dv);
+    const float *Qc = Q + at.in_m(b, k), *Kc = K + at.in_m(b, k), *Vc = V + at.in_dv(b, k),
+                *Gc = G + at.in_dv(b, k);
+    const ChunkScales scales = at.scales(b, k);
+    const bool past = k > 0, future = k < at.slots;
+    Floats left = uninitialised(n * (wide + n)), right = uninitialised((wide + n) * wide),
+           factor = uninitialised(n);
+    // dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [P_k^T ; K_c]
+    int64_t ld = dv + n;
+    if (past) {
+        const float c_p = at.last_c(b, k - 1);
         for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
-        const float* Gs = scaled_rows(Gc, n, dv, factor.data(), scaled.data());
-        blas::gemm(true, false, m, dv, n, 1, Qc, m, Gs, dv, rescale(c_p, scales.last()), R, dv);
-        for (int64_t i = 0; i < m; ++i)
-            for (int64_t j = 0; j < dv; ++j) R_t[j * m + i] = R[i * dv + j];
+        copy_scaled_block(Gc, n, dv, factor.get(), left.get(), ld);
+        std::copy_n(forward_states + at.slot(b, k - 1), dv * m, right.get());
     }
+    blas::gemm(false, true, n, n, dv, 1, Gc, dv, Vc, dv, 0, left.get() + dv, ld);
+    keep_lower_triangle(left.get() + dv, n, ld);
+    scales.apply_to_lower(left.get() + dv, ld);
+    std::copy_n(Kc, n * m, right.get() + dv * m);
+    side_by_side_product(left.get(), right.get(), n, dv, m, past, dQ + at.in_m(b, k));
+    // dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R_k^T ; Q_c]
+    for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
+    const float* R = future ? reverse_states + at.slot(b, k) : nullptr;
+    if (future) {
+        copy_scaled_block(Vc, n, dv, factor.get(), left.get(), ld);
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < dv; ++j) right[j * m + i] = R[i * dv + j];
+    }
+    blas::gemm(false, true, n, n, dv, 1, Vc, dv, Gc, dv, 0, left.get() + dv, ld);
+    keep_upper_triangle(left.get() + dv, n, ld);
+    scales.apply_to_upper(left.get() + dv, ld);
+    std::copy_n(Qc, n * m, right.get() + dv * m);
+    side_by_side_product(left.get(), right.get(), n, dv, m, future, dK + at.in_m(b, k));
+    // dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R_k ; G_c]
+    ld = m + n;
+    if (future) {
+        copy_scaled_block(Kc, n, m, factor.get(), left.get(), ld);
+        std::copy_n(R, m * dv, right.get());
+    }
+    blas::gemm(false, true, n, n, m, 1, Kc, m, Qc, m, 0, left.get() + m, ld);
+    keep_upper_triangle(left.get() + m, n, ld);
+    scales.apply_to_upper(left.get() + m, ld);
+    std::copy_n(Gc, n * dv, right.get() + m * dv);
+    side_by_side_product(left.get(), right.get(), n, m, dv, future, dV + at.in_dv(b, k));
 }
 
 // The log-scales as one float per (batch item, position): c itself, or zeros.
@@ -259,7 +355,10 @@ std::vector<float> log_scales_of(const Tensor& log_scale, const Tensor& q, Sizes
 // causal_dot_product: Y_i = sum_{j <= i} e^(c_j - c_i) (q_i . k_j) v_j (see the top of the
 // file; gradients flow to q, k, v, c is a constant)
 //   q, k: (..., L, m), v: (..., L, dv), c: (..., L) or undefined (all 0) → (..., L, dv).
-//   Batch items run in parallel.
+//   Parallel in pieces of (batch item, chunk), fixed by the sizes: forward batch x
+//   chunks, then batch x (chunks - 1) pieces; backward batch x (chunks - 1), then
+//   batch x chunks. At batch 32 (8 x 4 heads), L 1024, C 128: 256 and 224 pieces. The
+//   scans between them: batch x m rows (4096), backward also batch x dv (2080).
 Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int64_t chunk,
                           const Tensor& log_scale) {
     Sizes s = check_sizes(q, k, v);
@@ -268,9 +367,14 @@ Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int
     Tensor y = Tensor::empty(v.shape());
     const float *Q = q.data(), *K = k.data(), *V = v.data();
     float* Y = y.mutable_data();
-    parallel_pieces(s.batch, [&](int64_t b) {
-        forward_item(Q + b * s.L * s.m, K + b * s.L * s.m, V + b * s.L * s.dv, c->data() + b * s.L,
-                     Y + b * s.L * s.dv, s, chunk);
+    const Chunking at(s, chunk, c->data());
+    Floats states = at.new_states();  // T_k, then P_{k+1}
+    parallel_pieces(s.batch * at.chunks, [&](int64_t piece) {
+        forward_chunk(at, piece / at.chunks, piece % at.chunks, Q, K, V, Y, states.get());
+    });
+    scan_states(at, states.get(), s.m, s.dv, /*reverse=*/false);
+    parallel_pieces(s.batch * at.slots, [&](int64_t piece) {
+        add_past(at, piece / at.slots, piece % at.slots + 1, Q, states.get(), Y);
     });
     return record("causal_dot_product", y, {q, k, v},
                   [s, chunk, c, sq = SavedTensor(q), sk = SavedTensor(k), sv = SavedTensor(v)](
@@ -280,10 +384,18 @@ Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int
                              dv = Tensor::empty(v.shape());
                       const float *Q = q.data(), *K = k.data(), *V = v.data(), *G = g.data();
                       float *dQ = dq.mutable_data(), *dK = dk.mutable_data(), *dV = dv.mutable_data();
-                      parallel_pieces(s.batch, [&](int64_t b) {
-                          int64_t qo = b * s.L * s.m, vo = b * s.L * s.dv;
-                          backward_item(Q + qo, K + qo, V + vo, c->data() + b * s.L, G + vo,
-                                        dQ + qo, dK + qo, dV + vo, s, chunk);
+                      const Chunking at(s, chunk, c->data());
+                      // T_k^T, then P_{k+1}^T (dv x m); U_{k+1}, then R_k (m x dv)
+                      Floats forward_states = at.new_states(), reverse_states = at.new_states();
+                      parallel_pieces(s.batch * at.slots, [&](int64_t piece) {
+                          backward_states(at, piece / at.slots, piece % at.slots, Q, K, V, G,
+                                          forward_states.get(), reverse_states.get());
+                      });
+                      scan_states(at, forward_states.get(), s.dv, s.m, /*reverse=*/false);
+                      scan_states(at, reverse_states.get(), s.m, s.dv, /*reverse=*/true);
+                      parallel_pieces(s.batch * at.chunks, [&](int64_t piece) {
+                          backward_chunk(at, piece / at.chunks, piece % at.chunks, Q, K, V, G,
+                                         forward_states.get(), reverse_states.get(), dQ, dK, dV);
                       });
                       return Grads{dq, dk, dv};
                   });

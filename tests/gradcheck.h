@@ -13,6 +13,7 @@
 
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "engine/thread_pool.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -134,5 +135,12 @@ inline void require_same_bits(const Tensor& a, const Tensor& b) {
     REQUIRE(a.shape() == b.shape());
     REQUIRE(same_bits(a, b));
 }
+
+// Sets the thread count for a scope; restores it when the scope ends, even by an exception.
+struct ThreadCount {
+    int saved = num_threads();
+    explicit ThreadCount(int n) { set_num_threads(n); }
+    ~ThreadCount() { set_num_threads(saved); }
+};
 
 }  // namespace pf::testing

@@ -15,15 +15,6 @@
 using namespace pf;
 using namespace pf::testing;
 
-namespace {
-// Restores the thread count when a test ends, even by an exception.
-struct ThreadCount {
-    int saved = num_threads();
-    explicit ThreadCount(int n) { set_num_threads(n); }
-    ~ThreadCount() { set_num_threads(saved); }
-};
-}  // namespace
-
 TEST_CASE("gemm equals the reference for all transposes and odd sizes", "[blas]") {
     Generator gen(50);
     struct Size { int64_t M, N, K; };
