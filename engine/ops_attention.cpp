@@ -226,7 +226,8 @@ void forward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, con
 // the scale of chunk k's last position c_l(k)), in order, forward or reverse:
 //   slot k += e^(c_l(k-1) - c_l(k)) slot k-1,   k = 1, 2, ...          (T_k → P_{k+1})
 //   slot k += e^(c_l(k) - c_l(k+1)) slot k+1,   k = slots - 2, ..., 0  (U_{k+1} → R_k)
-// Every entry is its own scan: pieces of (batch item, row), each row walking the slots.
+// Every entry is its own scan, so the batch x rows rows split over any number of
+// threads with the same result; each row walks its slots in order.
 void scan_states(const Chunking& at, float* states, int64_t rows, int64_t width, bool reverse) {
     const int64_t size = rows * width;
     const int64_t grain = kernels::row_grain(width * at.slots);
