@@ -12,8 +12,10 @@
 // (benchmarks sweeping the sequence length) call release_cached_buffers() between.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace pf {
 
@@ -21,5 +23,30 @@ void* allocate_buffer(size_t bytes);             // 64-byte aligned; throws pf::
 void free_buffer(void* buffer, size_t bytes);    // bytes as given to allocate_buffer
 void release_cached_buffers();                   // give every cached buffer back to the system
 int64_t cached_buffer_bytes();
+
+// Scratch space for a kernel: `count` uninitialised T from the same cache, given back
+// when it goes out of scope. Kernels that need megabytes of partial sums each call
+// (blas.cpp's K slices, causal attention's chunk states) would otherwise pay the page
+// faults of fresh memory every step.
+template <typename T>
+class ScratchBuffer {
+public:
+    explicit ScratchBuffer(size_t count)
+        : bytes_(std::max<size_t>(count, 1) * sizeof(T)), data_(static_cast<T*>(allocate_buffer(bytes_))) {}
+    ScratchBuffer(ScratchBuffer&& other) noexcept
+        : bytes_(other.bytes_), data_(std::exchange(other.data_, nullptr)) {}
+    ScratchBuffer(const ScratchBuffer&) = delete;
+    ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+    ScratchBuffer& operator=(ScratchBuffer&&) = delete;
+    ~ScratchBuffer() {
+        if (data_) free_buffer(data_, bytes_);
+    }
+    T* get() const { return data_; }
+    T& operator[](size_t i) const { return data_[i]; }
+
+private:
+    size_t bytes_;
+    T* data_;
+};
 
 }  // namespace pf

@@ -2,6 +2,7 @@
 // reference.
 #include "engine/blas.h"
 
+#include "engine/allocator.h"
 #include "engine/thread_pool.h"
 
 #include <cblas.h>
@@ -77,22 +78,32 @@ void sum_k_blocks(const float* partials, int64_t k_blocks, int64_t M, int64_t N,
     });
 }
 
-// The partition (see blas.h). Candidates are powers of two in each direction; the
-// cheapest in floats moved wins among those offering the most pieces up to the target:
-//   cost = M K col_blocks      (each column block of C packs its own copy of op(A))
-//        + K N row_blocks      (each row block packs its own copy of op(B))
-//        + 2 M N k_blocks      (with k_blocks > 1: partial products written and summed)
-// Blocks keep at least 32 rows, 32 columns and 128 of K, so no piece is all overhead.
+// What cutting a product costs, as a fraction of its time on one thread. Each cblas_sgemm
+// call packs its own panels of A and B, so every row block of C packs op(B) again,
+// every column block op(A) again, and every slice of K writes a partial C that is then
+// read back and summed. Measured on one thread with SkylakeX kernels (docs/speed.md):
+// blocks of 512 rows cost ~4%, of 256 rows ~8%, of 128 rows 10-25%; 16 slices of
+// K = 8192 ~6%, 64 slices ~60%.
+double cutting_overhead(int64_t M, int64_t N, int64_t K, const Partition& p) {
+    constexpr double kPerRowBlock = 20, kPerColumnBlock = 20, kPerSlice = 30;
+    return (p.row_blocks > 1 ? kPerRowBlock * double(p.row_blocks) / double(M) : 0) +
+           (p.col_blocks > 1 ? kPerColumnBlock * double(p.col_blocks) / double(N) : 0) +
+           (p.k_blocks > 1 ? kPerSlice * double(p.k_blocks) / double(K) : 0);
+}
+
+// The partition (see blas.h): powers of two in each direction, the most pieces up to the
+// target whose cutting costs at most kMaxCuttingOverhead of the product, and among
+// those the cheapest.
 Partition plan_with_target(int64_t M, int64_t N, int64_t K, int64_t target, bool allow_k_split) {
-    constexpr int64_t kMinRows = 32, kMinCols = 32, kMinDepth = 128;
     Partition best;
-    double best_cost = INFINITY;
-    for (int64_t rb = 1; rb <= target && (rb == 1 || M / rb >= kMinRows); rb *= 2)
-        for (int64_t cb = 1; rb * cb <= target && (cb == 1 || N / cb >= kMinCols); cb *= 2)
-            for (int64_t kb = 1; rb * cb * kb <= target && (kb == 1 || K / kb >= kMinDepth); kb *= 2) {
+    double best_cost = 0;
+    for (int64_t rb = 1; rb <= std::min(target, M); rb *= 2)
+        for (int64_t cb = 1; rb * cb <= target && cb <= N; cb *= 2)
+            for (int64_t kb = 1; rb * cb * kb <= target && kb <= K; kb *= 2) {
                 if (kb > 1 && (!allow_k_split || kb * M * N > kMaxPartialFloats)) break;
-                Partition p{rb, cb, kb};
-                double cost = double(M) * K * cb + double(K) * N * rb + (kb > 1 ? 2.0 * M * N * kb : 0);
+                const Partition p{rb, cb, kb};
+                const double cost = cutting_overhead(M, N, K, p);
+                if (cost > kMaxCuttingOverhead) continue;
                 if (p.pieces() > best.pieces() || (p.pieces() == best.pieces() && cost < best_cost)) {
                     best = p;
                     best_cost = cost;
@@ -168,7 +179,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
         return;
     }
     // P_0 .. P_{kb-1}, each (M x N), written by the tiles before they are summed.
-    std::unique_ptr<float[]> partials(plan.k_blocks > 1 ? new float[plan.k_blocks * M * N] : nullptr);
+    ScratchBuffer<float> partials(plan.k_blocks > 1 ? size_t(plan.k_blocks * M * N) : 0);
     parallel_pieces(plan.pieces(), [&](int64_t t) {
         run_tile(plan, t, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
                  partials.get());

@@ -27,8 +27,10 @@ namespace pf::blas {
 
 // How a product is cut: row_blocks x col_blocks tiles of C, each split into k_blocks
 // slices of K. Chosen from the sizes: at least kWorkPerPiece multiply-adds a piece, up to
-// kTargetPieces pieces, and among the partitions with the most pieces the one that moves
-// the fewest floats (each tile packs its own panels of A and B; K slices add partial sums).
+// kTargetPieces pieces, as many as cost at most kMaxCuttingOverhead of the product's time
+// (each piece packs its own panels of A and B, and K slices add partial sums to add up:
+// blas.cpp, cutting_overhead). At the reference size: 32 pieces for the tall products
+// (8192 rows), 16 to 32 for the weight gradients (K = 8192).
 struct Partition {
     int64_t row_blocks = 1, col_blocks = 1, k_blocks = 1;
     int64_t pieces() const { return row_blocks * col_blocks * k_blocks; }
@@ -37,6 +39,7 @@ constexpr int64_t kTargetPieces = 64;
 constexpr int64_t kWorkPerPiece = int64_t(1) << 22;      // multiply-adds (~0.1 ms on one core)
 constexpr int64_t kMinParallelWork = int64_t(1) << 18;  // below: one call, no threads
 constexpr int64_t kMaxPartialFloats = int64_t(1) << 24;  // 64 MiB of K-slice partial sums
+constexpr double kMaxCuttingOverhead = 0.06;
 Partition plan_product(int64_t M, int64_t N, int64_t K);
 // `batch` products of one shape: batch x (tiles per product) pieces, never K slices.
 Partition plan_batched(int64_t batch, int64_t M, int64_t N, int64_t K);

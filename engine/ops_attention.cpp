@@ -68,6 +68,7 @@
 // and add_scalar it would take four passes over the (L, m) features and keep two
 // copies for backward; fused, it is one pass and keeps only y, since
 //   du = g o (y - eps),   ds = -sum_j du_j   (row by row).
+#include "engine/allocator.h"
 #include "engine/blas.h"
 #include "engine/kernels.h"
 
@@ -132,10 +133,10 @@ const float* scaled_rows(const float* from, int64_t n, int64_t width, const floa
     return buffer;
 }
 
-// n floats of working space, uninitialised: a std::vector would zero them first, tens
-// of MB of stores per call at the reference size for nothing.
-using Floats = std::unique_ptr<float[]>;
-Floats uninitialised(int64_t n) { return std::make_unique_for_overwrite<float[]>(size_t(n)); }
+// n floats of working space, uninitialised (a std::vector would zero them first, tens
+// of MB of stores per call at the reference size for nothing), from the buffer cache.
+using Floats = ScratchBuffer<float>;
+Floats uninitialised(int64_t n) { return Floats(size_t(n)); }
 
 // e^(a - b), at most 1: the factor that moves a sum from the scale of a to that of b.
 float rescale(float a, float b) { return a >= b ? 1.0f : std::exp(a - b); }

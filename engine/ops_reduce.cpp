@@ -5,6 +5,7 @@
 // all-element sum adds fixed-size blocks in order. The blocks depend on the sizes, never
 // on the thread count, so results are identical for any number of threads. Sums
 // accumulate in double.
+#include "engine/allocator.h"
 #include "engine/kernels.h"
 
 #include <cmath>
@@ -61,14 +62,14 @@ void sum_axis_kernel(const float* in, float* out, AxisView v) {
                                         std::max<int64_t>(1, 64 / (v.outer * blocks)));
     if (row_blocks > 1) {
         // partial[(o, r), i]: the sum over rows block r; (outer x row_blocks x inner)
-        std::vector<double> partial(v.outer * row_blocks * v.inner);
+        ScratchBuffer<double> partial(size_t(v.outer * row_blocks * v.inner));
         const int64_t rows = (v.n + row_blocks - 1) / row_blocks;  // per block
         parallel_pieces(v.outer * blocks * row_blocks, [&](int64_t piece) {
             int64_t r = piece % row_blocks, column_block = piece / row_blocks % blocks,
                     o = piece / row_blocks / blocks, i0 = column_block * kColumnBlock;
             int64_t k0 = std::min(v.n, r * rows), k1 = std::min(v.n, (r + 1) * rows);
             sum_columns(in, v, o, k0, k1, i0, std::min(kColumnBlock, v.inner - i0),
-                        partial.data() + (o * row_blocks + r) * v.inner + i0);
+                        partial.get() + (o * row_blocks + r) * v.inner + i0);
         });
         parallel_for(v.outer * v.inner, kernels::kElementwiseGrain, [&](int64_t begin, int64_t end) {
             for (int64_t e = begin; e < end; ++e) {

@@ -44,19 +44,22 @@ TEST_CASE("gemm equals the reference for all transposes and odd sizes", "[blas]"
 TEST_CASE("products are cut into pieces fixed by their sizes: tiles of C, or slices of a long K",
           "[blas]") {
     using blas::plan_product;
-    // The reference model's products (tokens 8192, D 256, ff 1024) offer 64 pieces each.
+    // The reference model's products (tokens 8192, D 256, ff 1024) offer at least 16
+    // pieces each, enough for 16 threads.
     for (auto [M, N, K] : {std::tuple{8192, 768, 256}, {8192, 256, 1024}, {8192, 1024, 256},
-                           {256, 768, 8192}, {1024, 256, 8192}, {1024, 1024, 1024}}) {
+                           {256, 768, 8192}, {1024, 256, 8192}, {256, 256, 8192}}) {
         INFO(M << " x " << N << " x " << K);
-        REQUIRE(plan_product(M, N, K).pieces() == blas::kTargetPieces);
+        REQUIRE(plan_product(M, N, K).pieces() >= 16);
     }
     // Weight gradients (C small, K = tokens long) slice K rather than cut C into slivers.
-    REQUIRE(plan_product(256, 768, 8192).k_blocks > 1);
+    REQUIRE(plan_product(256, 768, 8192).k_blocks >= 16);
     // A tall product is cut by rows: each piece packs op(B), the small operand, again.
     REQUIRE(plan_product(8192, 256, 256).row_blocks >= 16);
-    // Small products stay one call; mid-sized ones get a piece per kWorkPerPiece.
+    // Small products stay one call, and so do those whose blocks would be all overhead.
     REQUIRE(plan_product(64, 64, 63).pieces() == 1);
-    REQUIRE(plan_product(256, 256, 256).pieces() == 4);
+    REQUIRE(plan_product(256, 256, 256).pieces() == 1);
+    // A larger product offers more pieces (as many as cost at most 6% of its time).
+    REQUIRE(plan_product(65536, 1024, 256).pieces() == blas::kTargetPieces);
     // Never more than the target, never a block under its minimum, whatever the sizes.
     for (int64_t M : {1, 33, 100, 4097, 70000})
         for (int64_t N : {1, 31, 200, 5000})
@@ -103,7 +106,7 @@ TEST_CASE("gemm equals the reference when cut into tiles and K slices", "[blas]"
         }
     }
     // Batched: every item's tiles.
-    const int64_t batch = 3, M = 300, N = 200, K = 150;
+    const int64_t batch = 3, M = 2048, N = 64, K = 64;
     REQUIRE(blas::plan_batched(batch, M, N, K).pieces() > 1);
     Tensor A = random_tensor({batch * M * K}, gen), B = random_tensor({batch * K * N}, gen);
     Tensor fast = Tensor::zeros({batch * M * N}), slow = Tensor::zeros({batch * M * N});
