@@ -492,24 +492,27 @@ void thread_scaling_bench(const Options& options, const models::ModelConfig& con
     TrainingStep step(config, batch, length);
     const std::vector<double> seconds = bench::time_over_threads(std::ref(step), counts, steps);
     const bench::PiecesProfile profile = bench::profile_pieces(std::ref(step));
+    const bench::PiecesProfile many = bench::profile_pieces(std::ref(step), *std::max_element(counts.begin(), counts.end()));
     auto at = [&](int threads) {
         auto it = std::find(counts.begin(), counts.end(), threads);
         return it == counts.end() ? NAN : seconds[size_t(it - counts.begin())];
     };
     const int base = std::isnan(at(2)) ? *std::min_element(counts.begin(), counts.end()) : 2;
+    // Efficiency: the speedup over `base` threads per thread added, base x speedup / T.
     fmt::print("  threads  tokens/s  speedup over 1  over {}  efficiency  Amdahl's over {}\n", base, base);
     for (size_t i = 0; i < counts.size(); ++i) {
         const int T = counts[i];
         const double over_base = at(base) / seconds[i];
-        fmt::print("  {:>7}  {:>8.0f}  {:>14.2f}  {:>7.2f}  {:>10.2f}  {:>14.2f}\n", T,
-                   double(batch * length) / seconds[i], at(1) / seconds[i], over_base,
-                   at(1) / seconds[i] / T, profile.predicted_seconds(base) / profile.predicted_seconds(T));
+        const std::string over_one = std::isnan(at(1)) ? "-" : fmt::format("{:.2f}", at(1) / seconds[i]);
+        fmt::print("  {:>7}  {:>8.0f}  {:>14}  {:>7.2f}  {:>10.2f}  {:>14.2f}\n", T,
+                   double(batch * length) / seconds[i], over_one, over_base, over_base * base / T,
+                   profile.predicted_seconds(base) / profile.predicted_seconds(T));
         if (std::find(counts.begin(), counts.begin() + long(i), T) != counts.begin() + long(i))
             continue;  // a count listed twice (to see the noise) gives its keys once
         result.add(fmt::format("speedup_{}", T), over_base);
         result.add(fmt::format("tokens_per_s_{}", T), double(batch * length) / seconds[i]);
     }
-    bench::print_pieces_table(profile, 14);
+    bench::print_pieces_table(profile, many, 14);
     for (int T : {16, 64}) {
         const double predicted = profile.predicted_seconds(base) / profile.predicted_seconds(T);
         fmt::print("  Amdahl's law: {} threads {:.2f}x faster than {}\n", T, predicted, base);

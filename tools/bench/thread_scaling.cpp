@@ -34,7 +34,7 @@ std::string site_of(const std::source_location& where) {
 
 struct Site {
     int64_t calls = 0, fewest_pieces = INT64_MAX, most_pieces = 0;
-    double seconds = 0, seconds_at_64 = 0;
+    double seconds = 0, seconds_at_64 = 0, seconds_on_many = 0;
 };
 
 // RAII: the pool's thread count for a scope.
@@ -59,10 +59,11 @@ double PiecesProfile::predicted_seconds(int threads) const {
     return t;
 }
 
-PiecesProfile profile_pieces(const std::function<void()>& step) {
-    Threads one(1);
+PiecesProfile profile_pieces(const std::function<void()>& step, int threads) {
+    Threads count(threads);
     step();
     PiecesProfile profile;
+    profile.threads = threads;
     set_parallel_log(&profile.calls);
     double start = now_seconds();
     step();
@@ -71,8 +72,9 @@ PiecesProfile profile_pieces(const std::function<void()>& step) {
     return profile;
 }
 
-void print_pieces_table(const PiecesProfile& profile, int rows) {
+void print_pieces_table(const PiecesProfile& profile, const PiecesProfile& many, int rows) {
     std::map<std::string, Site> sites;
+    for (const ParallelCall& c : many.calls) sites[site_of(c.where)].seconds_on_many += c.seconds;
     for (const ParallelCall& c : profile.calls) {
         Site& s = sites[site_of(c.where)];
         s.calls++;
@@ -85,18 +87,22 @@ void print_pieces_table(const PiecesProfile& profile, int rows) {
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
     const double step = profile.step_seconds;
-    fmt::print("  where one step's time goes on 1 thread ({:.2f} s), and the pieces each parallel "
-               "call offers:\n", step);
-    fmt::print("    {:>6}  {:>6}  {:>13}  {:>9}  {}\n", "share", "calls", "pieces", "at 64 thr", "op (call site)");
-    fmt::print("    {:>5.1f}%  {:>6}  {:>13}  {:>8.1f}%  serial: outside the pool (autograd, allocation, "
-               "small ops)\n", 100 * profile.serial_seconds() / step, "", "1", 100 * profile.serial_seconds() / step);
+    const std::string faster = fmt::format("x on {}", many.threads);
+    fmt::print("  where one step's time goes on 1 thread ({:.2f} s; {:.2f} s on {} threads), and the "
+               "pieces each parallel call offers:\n", step, many.step_seconds, many.threads);
+    fmt::print("    {:>6}  {:>6}  {:>13}  {:>9}  {:>7}  {}\n", "share", "calls", "pieces", "at 64 thr",
+               faster, "op (call site)");
+    fmt::print("    {:>5.1f}%  {:>6}  {:>13}  {:>8.1f}%  {:>7.1f}  serial: outside the pool (autograd, "
+               "allocation, small ops)\n", 100 * profile.serial_seconds() / step, "", "1",
+               100 * profile.serial_seconds() / step, profile.serial_seconds() / many.serial_seconds());
     for (int i = 0; i < std::min<int>(rows, int(sorted.size())); ++i) {
         const auto& [site, s] = sorted[size_t(i)];
         std::string pieces = s.fewest_pieces == s.most_pieces
                                  ? fmt::format("{}", s.fewest_pieces)
                                  : fmt::format("{}-{}", s.fewest_pieces, s.most_pieces);
-        fmt::print("    {:>5.1f}%  {:>6}  {:>13}  {:>8.2f}%  {}{}\n", 100 * s.seconds / step, s.calls,
-                   pieces, 100 * s.seconds_at_64 / step, site, s.fewest_pieces < 64 ? "  < 64 pieces" : "");
+        fmt::print("    {:>5.1f}%  {:>6}  {:>13}  {:>8.2f}%  {:>7.1f}  {}{}\n", 100 * s.seconds / step,
+                   s.calls, pieces, 100 * s.seconds_at_64 / step, s.seconds / s.seconds_on_many, site,
+                   s.fewest_pieces < 64 ? "  < 64 pieces" : "");
     }
     if (int(sorted.size()) > rows) {
         double rest = 0;

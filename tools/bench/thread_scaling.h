@@ -25,17 +25,20 @@ namespace pf::bench {
 struct PiecesProfile {
     std::vector<ParallelCall> calls;
     double step_seconds = 0;
+    int threads = 1;  // the pool's count while profiled
     double serial_seconds() const;
     double predicted_seconds(int threads) const;  // t(T) above
 };
 
-// Runs `step` once on one thread to warm up, then once with the pool's log on.
-PiecesProfile profile_pieces(const std::function<void()>& step);
+// Runs `step` once on `threads` threads to warm up, then once with the pool's log on.
+PiecesProfile profile_pieces(const std::function<void()>& step, int threads = 1);
 
 // The profile by call site, largest share first: calls per step, pieces offered (the
-// fewest of any call), share of the one-thread step; the sites offering fewer than 64
-// pieces are marked, with the time they cost at 64 threads.
-void print_pieces_table(const PiecesProfile& profile, int rows);
+// fewest of any call), share of the one-thread step, the share Amdahl's law leaves it at
+// 64 threads, and how much faster it ran on `many` (the same step profiled on more
+// threads: what the prediction misses, such as memory bandwidth, shows here). Sites
+// offering fewer than 64 pieces are marked.
+void print_pieces_table(const PiecesProfile& one, const PiecesProfile& many, int rows);
 
 // "1,2,4,16" → {1, 2, 4, 16}; empty → 1, 2, 4, ... up to the cores, and the cores.
 std::vector<int> thread_counts(const std::string& list);
