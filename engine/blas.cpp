@@ -11,8 +11,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <memory>
 #include <mutex>
 
 namespace pf::blas {
@@ -140,9 +138,9 @@ std::pair<int64_t, int64_t> block_range(int64_t size, int64_t blocks, int64_t in
     return {std::min(size, index * step), std::min(size, (index + 1) * step)};
 }
 
-// The tiles of `plan` for one product, as pieces [first, first + plan.pieces()) of a
-// parallel call: tile t covers row block t / col_blocks and column block t % col_blocks;
-// with K blocks, tile (t, k) writes the partial product P_k instead of C.
+// Piece t of `plan` for one product: slice t % k_blocks of K, of the tile t / k_blocks
+// (row block tile / col_blocks, column block tile % col_blocks). With K slices, the piece
+// writes its part of the partial product P_k instead of C.
 void run_tile(const Partition& plan, int64_t t, bool trans_a, bool trans_b, int64_t M, int64_t N,
               int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
               float beta, float* C, int64_t ldc, float* partials) {

@@ -29,8 +29,8 @@ namespace pf::blas {
 // slices of K. Chosen from the sizes: at least kWorkPerPiece multiply-adds a piece, up to
 // kTargetPieces pieces, as many as cost at most kMaxCuttingOverhead of the product's time
 // (each piece packs its own panels of A and B, and K slices add partial sums to add up:
-// blas.cpp, cutting_overhead). At the reference size: 32 pieces for the tall products
-// (8192 rows), 16 to 32 for the weight gradients (K = 8192).
+// blas.cpp, cutting_overhead). At the reference size every large product gets 16: blocks
+// of 512 rows for the tall ones (8192 rows), 16 slices of K = 8192 for weight gradients.
 struct Partition {
     int64_t row_blocks = 1, col_blocks = 1, k_blocks = 1;
     int64_t pieces() const { return row_blocks * col_blocks * k_blocks; }
