@@ -181,22 +181,39 @@ struct ChunkScales {
 };
 
 // How one call is cut: batch items of L positions, chunks of C positions (the last
-// may be shorter), and each item's chunk states, `slots` of m x dv floats: slot k for
-// the state after chunk k, k < chunks - 1 (no chunk reads the state after the last).
+// may be shorter), windows of W consecutive chunks (the last may be shorter), and
+// one window's chunk states per item, W + 1 slots of m x dv floats: the states of the
+// window's chunks and the state carried in from the window before (or after).
+//   W = ceil(64 / batch), at least 1 and at most chunks: enough pieces for 64 threads;
+//   then at most 2^22 / (batch m dv) - 1 where that is >= 1: at most 16 MB of states.
+// W depends on the sizes alone, never on the thread count.
 struct Chunking {
     Sizes s;
-    int64_t C, chunks, slots;
+    int64_t C, chunks, W, slots;
     const float* c;  // the log-scales, batch x L
+    static int64_t window(Sizes s, int64_t chunks) {
+        if (s.batch == 0 || chunks == 0) return 1;
+        int64_t W = std::clamp<int64_t>((64 + s.batch - 1) / s.batch, 1, chunks);
+        const int64_t fit = (int64_t(1) << 22) / std::max<int64_t>(s.batch * s.m * s.dv, 1) - 1;
+        return fit >= 1 ? std::min(W, fit) : W;
+    }
     Chunking(Sizes s, int64_t C, const float* c)
-        : s(s), C(C), chunks((s.L + C - 1) / C), slots(std::max<int64_t>(chunks - 1, 0)), c(c) {}
+        : s(s), C(C), chunks((s.L + C - 1) / C), W(window(s, chunks)), slots(W + 1), c(c) {}
     int64_t first(int64_t k) const { return k * C; }
     int64_t size(int64_t k) const { return std::min(C, s.L - k * C); }
+    // Chunks in the window starting at chunk k0.
+    int64_t window_size(int64_t k0) const { return std::min(W, chunks - k0); }
     // Offsets of chunk k of batch item b in the (L, m) and (L, dv) operands.
     int64_t in_m(int64_t b, int64_t k) const { return (b * s.L + first(k)) * s.m; }
     int64_t in_dv(int64_t b, int64_t k) const { return (b * s.L + first(k)) * s.dv; }
-    // Offset of batch item b's slot k in its states.
-    int64_t slot(int64_t b, int64_t k) const { return (b * slots + k) * s.m * s.dv; }
+    // Offset of batch item b's slot j in the window's states.
+    int64_t slot(int64_t b, int64_t j) const { return (b * slots + j) * s.m * s.dv; }
     Floats new_states() const { return uninitialised(s.batch * slots * s.m * s.dv); }
+    // Each item's slot `from` copied to its slot `to`: the state carried to the next window.
+    void carry(float* states, int64_t from, int64_t to) const {
+        for (int64_t b = 0; b < s.batch; ++b)
+            std::copy_n(states + slot(b, from), s.m * s.dv, states + slot(b, to));
+    }
     ChunkScales scales(int64_t b, int64_t k) const {
         return ChunkScales(c + b * s.L + first(k), size(k));
     }
@@ -204,10 +221,10 @@ struct Chunking {
 };
 
 // Forward phase 1, chunk k of batch item b:
-//   Y_c = tril(Q_c K_c^T o E) V_c,   and unless k is the last chunk, into slot k,
-//   T_k = K_c^T diag(e^(c_j - c_l)) V_c   (m x dv)
+//   Y_c = tril(Q_c K_c^T o E) V_c,   and unless k is the last chunk (T null),
+//   T = T_k = K_c^T diag(e^(c_j - c_l)) V_c   (m x dv)
 void forward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* K,
-                   const float* V, float* Y, float* states) {
+                   const float* V, float* Y, float* T) {
     const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k);
     const float *Qc = Q + at.in_m(b, k), *Kc = K + at.in_m(b, k), *Vc = V + at.in_dv(b, k);
     float* Yc = Y + at.in_dv(b, k);
@@ -217,69 +234,78 @@ void forward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, con
     scales.apply_to_lower(A.get(), n);
     std::fill(Yc, Yc + n * dv, 0.0f);
     lower_triangular_product(A.get(), n, n, Vc, dv, Yc);
-    if (k == at.slots) return;  // the last chunk
+    if (!T) return;  // the last chunk
     for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
     const float* Vs = scaled_rows(Vc, n, dv, factor.get(), scaled_v.get());
-    blas::gemm(true, false, m, dv, n, 1, Kc, m, Vs, dv, 0, states + at.slot(b, k), dv);
+    blas::gemm(true, false, m, dv, n, 1, Kc, m, Vs, dv, 0, T, dv);
 }
 
-// Phase 2, in place over each batch item's slots (rows x width floats each; slot k on
-// the scale of chunk k's last position c_l(k)), in order, forward or reverse:
-//   slot k += e^(c_l(k-1) - c_l(k)) slot k-1,   k = 1, 2, ...          (T_k → P_{k+1})
-//   slot k += e^(c_l(k) - c_l(k+1)) slot k+1,   k = slots - 2, ..., 0  (U_{k+1} → R_k)
+// Phase 2, in place over each batch item's slots first..last of one window (rows x
+// width floats each; slot j on the scale of chunk base + j's last position c_l(base + j)),
+// in order, forward or reverse:
+//   slot j += e^(c_l(base+j-1) - c_l(base+j)) slot j-1,  j = first+1, ..., last  (T_k → P_{k+1})
+//   slot j += e^(c_l(base+j) - c_l(base+j+1)) slot j+1,  j = last-1, ..., first  (U_{k+1} → R_k)
 // Every entry is its own scan, so the batch x rows rows split over any number of
-// threads with the same result; each row walks its slots in order.
-void scan_states(const Chunking& at, float* states, int64_t rows, int64_t width, bool reverse) {
+// threads with the same result; each row walks its slots in order. Window after
+// window, with the state carried in slot first (forward) or last (reverse), the
+// additions are those of one scan over all chunks, in the same order.
+void scan_states(const Chunking& at, float* states, int64_t rows, int64_t width, int64_t base,
+                 int64_t first, int64_t last, bool reverse) {
+    if (last <= first) return;
     const int64_t size = rows * width;
-    const int64_t grain = kernels::row_grain(width * at.slots);
+    const int64_t grain = kernels::row_grain(width * (last - first + 1));
     parallel_for(at.s.batch * rows, grain, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
             const int64_t b = r / rows;
             float* row = states + at.slot(b, 0) + r % rows * width;
-            for (int64_t step = 1; step < at.slots; ++step) {
-                const int64_t k = reverse ? at.slots - 1 - step : step, from = reverse ? k + 1 : k - 1;
-                const int64_t earlier = std::min(k, from), later = std::max(k, from);
-                const float keep = rescale(at.last_c(b, earlier), at.last_c(b, later));
+            for (int64_t step = 1; step <= last - first; ++step) {
+                const int64_t j = reverse ? last - step : first + step, from = reverse ? j + 1 : j - 1;
+                const int64_t earlier = std::min(j, from), later = std::max(j, from);
+                const float keep = rescale(at.last_c(b, base + earlier), at.last_c(b, base + later));
                 if (keep == 0.0f) continue;  // underflow: drop the older sum (0 * inf = NaN)
                 const float* older = row + from * size;
-                float* sum = row + k * size;
+                float* sum = row + j * size;
                 for (int64_t col = 0; col < width; ++col) sum[col] += keep * older[col];
             }
         }
     });
 }
 
-// Forward phase 3, chunk k >= 1 of batch item b, with P_k in slot k - 1:
+// Forward phase 3, chunk k >= 1 of batch item b, with P = P_k:
 //   Y_c += diag(e^(c_p - c_i)) Q_c P_k
-void add_past(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* states, float* Y) {
+void add_past(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* P, float* Y) {
     const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k);
     const ChunkScales scales = at.scales(b, k);
     const float c_p = at.last_c(b, k - 1);
     Floats factor = uninitialised(n), scaled_q = uninitialised(n * m);
     for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
     const float* Qs = scaled_rows(Q + at.in_m(b, k), n, m, factor.get(), scaled_q.get());
-    const float* P = states + at.slot(b, k - 1);
     blas::gemm(false, false, n, dv, m, 1, Qs, m, P, dv, 1, Y + at.in_dv(b, k), dv);
 }
 
-// Backward phase 1, slot k of batch item b (chunk k is not the last):
-//   forward states:  T_k^T = V_c^T diag(e^(c_j - c_l)) K_c     (dv x m, of chunk k)
-//   reverse states:  U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c   (m x dv, of chunk k+1)
-void backward_states(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* K,
-                     const float* V, const float* G, float* forward_states, float* reverse_states) {
+// Backward phase 1 of the dQ sweep, chunk k of batch item b (not the last chunk):
+//   T = T_k^T = V_c^T diag(e^(c_j - c_l)) K_c     (dv x m)
+void forward_state(const Chunking& at, int64_t b, int64_t k, const float* K, const float* V,
+                   float* T) {
     const int64_t m = at.s.m, dv = at.s.dv;
-    Floats factor = uninitialised(at.C), scaled = uninitialised(at.C * std::max(m, dv));
-    ChunkScales scales = at.scales(b, k);
+    const ChunkScales scales = at.scales(b, k);
+    Floats factor = uninitialised(scales.n), scaled = uninitialised(scales.n * m);
     for (int64_t j = 0; j < scales.n; ++j) factor[j] = rescale(scales.c[j], scales.last());
     const float* Ks = scaled_rows(K + at.in_m(b, k), scales.n, m, factor.get(), scaled.get());
-    blas::gemm(true, false, dv, m, scales.n, 1, V + at.in_dv(b, k), dv, Ks, m, 0,
-               forward_states + at.slot(b, k), m);
-    const float c_p = scales.last();  // chunk k + 1's c_p
-    scales = at.scales(b, k + 1);
+    blas::gemm(true, false, dv, m, scales.n, 1, V + at.in_dv(b, k), dv, Ks, m, 0, T, m);
+}
+
+// Backward phase 1 of the dK/dV sweep, chunk k of batch item b (not the last chunk):
+//   U = U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c   (m x dv, of chunk k+1; c_p: chunk k's last)
+void reverse_state(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* G,
+                   float* U) {
+    const int64_t m = at.s.m, dv = at.s.dv;
+    const float c_p = at.last_c(b, k);
+    const ChunkScales scales = at.scales(b, k + 1);
+    Floats factor = uninitialised(scales.n), scaled = uninitialised(scales.n * dv);
     for (int64_t i = 0; i < scales.n; ++i) factor[i] = rescale(c_p, scales.c[i]);
     const float* Gs = scaled_rows(G + at.in_dv(b, k + 1), scales.n, dv, factor.get(), scaled.get());
-    blas::gemm(true, false, m, dv, scales.n, 1, Q + at.in_m(b, k + 1), m, Gs, dv, 0,
-               reverse_states + at.slot(b, k), dv);
+    blas::gemm(true, false, m, dv, scales.n, 1, Q + at.in_m(b, k + 1), m, Gs, dv, 0, U, dv);
 }
 
 // out (n x width) = [left_state | left_chunk] [state ; chunk]: one GEMM over the
@@ -292,35 +318,44 @@ void side_by_side_product(const float* left, const float* right, int64_t n, int6
                out, width);
 }
 
-// Backward phase 3, chunk k of batch item b: dQ_c with P_k (slot k - 1 of the forward
-// states, transposed), dK_c and dV_c with R_k (slot k of the reverse states).
-void backward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* K,
-                    const float* V, const float* G, const float* forward_states,
-                    const float* reverse_states, float* dQ, float* dK, float* dV) {
-    const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k), wide = std::max(m, dv);
-    const float *Qc = Q + at.in_m(b, k), *Kc = K + at.in_m(b, k), *Vc = V + at.in_dv(b, k),
-                *Gc = G + at.in_dv(b, k);
+// Backward phase 3 of the dQ sweep, chunk k of batch item b, with P = P_k^T (dv x m;
+// null for chunk 0):
+//   dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [P_k^T ; K_c]
+void backward_dq(const Chunking& at, int64_t b, int64_t k, const float* K, const float* V,
+                 const float* G, const float* P, float* dQ) {
+    const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k), ld = dv + n;
+    const float *Kc = K + at.in_m(b, k), *Vc = V + at.in_dv(b, k), *Gc = G + at.in_dv(b, k);
     const ChunkScales scales = at.scales(b, k);
-    const bool past = k > 0, future = k < at.slots;
-    Floats left = uninitialised(n * (wide + n)), right = uninitialised((wide + n) * wide),
-           factor = uninitialised(n);
-    // dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [P_k^T ; K_c]
-    int64_t ld = dv + n;
-    if (past) {
+    Floats left = uninitialised(n * ld), right = uninitialised(ld * m), factor = uninitialised(n);
+    if (P) {
         const float c_p = at.last_c(b, k - 1);
         for (int64_t i = 0; i < n; ++i) factor[i] = rescale(c_p, scales.c[i]);
         copy_scaled_block(Gc, n, dv, factor.get(), left.get(), ld);
-        std::copy_n(forward_states + at.slot(b, k - 1), dv * m, right.get());
+        std::copy_n(P, dv * m, right.get());
     }
     blas::gemm(false, true, n, n, dv, 1, Gc, dv, Vc, dv, 0, left.get() + dv, ld);
     keep_lower_triangle(left.get() + dv, n, ld);
     scales.apply_to_lower(left.get() + dv, ld);
     std::copy_n(Kc, n * m, right.get() + dv * m);
-    side_by_side_product(left.get(), right.get(), n, dv, m, past, dQ + at.in_m(b, k));
-    // dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R_k^T ; Q_c]
+    side_by_side_product(left.get(), right.get(), n, dv, m, P != nullptr, dQ + at.in_m(b, k));
+}
+
+// Backward phase 3 of the dK/dV sweep, chunk k of batch item b, with R = R_k (m x dv;
+// null for the last chunk):
+//   dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R_k^T ; Q_c]
+//   dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R_k ; G_c]
+void backward_dk_dv(const Chunking& at, int64_t b, int64_t k, const float* Q, const float* K,
+                    const float* V, const float* G, const float* R, float* dK, float* dV) {
+    const int64_t m = at.s.m, dv = at.s.dv, n = at.size(k), wide = std::max(m, dv);
+    const float *Qc = Q + at.in_m(b, k), *Kc = K + at.in_m(b, k), *Vc = V + at.in_dv(b, k),
+                *Gc = G + at.in_dv(b, k);
+    const ChunkScales scales = at.scales(b, k);
+    Floats left = uninitialised(n * (wide + n)), right = uninitialised((wide + n) * wide),
+           factor = uninitialised(n);
+    // dK_c
     for (int64_t j = 0; j < n; ++j) factor[j] = rescale(scales.c[j], scales.last());
-    const float* R = future ? reverse_states + at.slot(b, k) : nullptr;
-    if (future) {
+    int64_t ld = dv + n;
+    if (R) {
         copy_scaled_block(Vc, n, dv, factor.get(), left.get(), ld);
         for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < dv; ++j) right[j * m + i] = R[i * dv + j];
@@ -329,10 +364,10 @@ void backward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, co
     keep_upper_triangle(left.get() + dv, n, ld);
     scales.apply_to_upper(left.get() + dv, ld);
     std::copy_n(Qc, n * m, right.get() + dv * m);
-    side_by_side_product(left.get(), right.get(), n, dv, m, future, dK + at.in_m(b, k));
-    // dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R_k ; G_c]
+    side_by_side_product(left.get(), right.get(), n, dv, m, R != nullptr, dK + at.in_m(b, k));
+    // dV_c
     ld = m + n;
-    if (future) {
+    if (R) {
         copy_scaled_block(Kc, n, m, factor.get(), left.get(), ld);
         std::copy_n(R, m * dv, right.get());
     }
@@ -340,7 +375,7 @@ void backward_chunk(const Chunking& at, int64_t b, int64_t k, const float* Q, co
     keep_upper_triangle(left.get() + m, n, ld);
     scales.apply_to_upper(left.get() + m, ld);
     std::copy_n(Gc, n * dv, right.get() + m * dv);
-    side_by_side_product(left.get(), right.get(), n, m, dv, future, dV + at.in_dv(b, k));
+    side_by_side_product(left.get(), right.get(), n, m, dv, R != nullptr, dV + at.in_dv(b, k));
 }
 
 // The log-scales as one float per (batch item, position): c itself, or zeros.
@@ -352,14 +387,83 @@ std::vector<float> log_scales_of(const Tensor& log_scale, const Tensor& q, Sizes
     return log_scale.to_vector();
 }
 
+// Forward, window after window from the first (see the top of the file). Slot j of
+// the states holds the state after chunk k0 - 1 + j: slot 0 P_{k0} carried in (none in
+// the first window), slot 1 + i first T_{k0+i}, after the scan P_{k0+i+1}.
+void forward_windows(const Chunking& at, const float* Q, const float* K, const float* V, float* Y) {
+    const int64_t batch = at.s.batch;
+    Floats states = at.new_states();
+    for (int64_t k0 = 0; k0 < at.chunks; k0 += at.W) {
+        const int64_t n = at.window_size(k0);
+        const int64_t with_state = std::min(k0 + n, at.chunks - 1) - k0;  // chunks with a T_k
+        parallel_pieces(batch * n, [&](int64_t piece) {
+            const int64_t b = piece / n, i = piece % n;
+            forward_chunk(at, b, k0 + i, Q, K, V, Y, i < with_state ? states.get() + at.slot(b, i + 1) : nullptr);
+        });
+        const int64_t first = k0 > 0 ? 0 : 1;  // slot 0 holds P_{k0}; none before chunk 0
+        scan_states(at, states.get(), at.s.m, at.s.dv, k0 - 1, first, with_state, /*reverse=*/false);
+        parallel_pieces(batch * (n - first), [&](int64_t piece) {
+            const int64_t b = piece / (n - first), i = piece % (n - first) + first;
+            add_past(at, b, k0 + i, Q, states.get() + at.slot(b, i), Y);
+        });
+        if (k0 + n < at.chunks) at.carry(states.get(), n, 0);  // P_{k0+n}
+    }
+}
+
+// Backward: two sweeps over the windows, each with one window's states.
+//   dQ, first to last window: slot j holds the state after chunk k0 - 1 + j: slot 0
+//   P_{k0}^T carried in, slot 1 + i first T_{k0+i}^T, after the scan P_{k0+i+1}^T.
+//   dK and dV, last to first: slot i holds R_{k0+i}, first U_{k0+i+1}; slot W (after a
+//   full window) R_{k0+W} carried in from the window after.
+void backward_windows(const Chunking& at, const float* Q, const float* K, const float* V,
+                      const float* G, float* dQ, float* dK, float* dV) {
+    const int64_t batch = at.s.batch;
+    Floats states = at.new_states();
+    for (int64_t k0 = 0; k0 < at.chunks; k0 += at.W) {
+        const int64_t n = at.window_size(k0);
+        const int64_t with_state = std::min(k0 + n, at.chunks - 1) - k0;  // chunks with a T_k
+        parallel_pieces(batch * with_state, [&](int64_t piece) {
+            const int64_t b = piece / with_state, i = piece % with_state;
+            forward_state(at, b, k0 + i, K, V, states.get() + at.slot(b, i + 1));
+        });
+        scan_states(at, states.get(), at.s.dv, at.s.m, k0 - 1, k0 > 0 ? 0 : 1, with_state,
+                    /*reverse=*/false);
+        parallel_pieces(batch * n, [&](int64_t piece) {
+            const int64_t b = piece / n, k = k0 + piece % n;
+            backward_dq(at, b, k, K, V, G, k > 0 ? states.get() + at.slot(b, k - k0) : nullptr, dQ);
+        });
+        if (k0 + n < at.chunks) at.carry(states.get(), n, 0);  // P_{k0+n}^T
+    }
+    const int64_t windows = (at.chunks + at.W - 1) / at.W;
+    for (int64_t w = windows - 1; w >= 0; --w) {
+        const int64_t k0 = w * at.W, n = at.window_size(k0);
+        const int64_t with_state = std::min(k0 + n, at.chunks - 1) - k0;  // chunks with an R_k
+        parallel_pieces(batch * with_state, [&](int64_t piece) {
+            const int64_t b = piece / with_state, i = piece % with_state;
+            reverse_state(at, b, k0 + i, Q, G, states.get() + at.slot(b, i));
+        });
+        const bool carried = k0 + n < at.chunks - 1;  // R_{k0+n} in slot n (= W)
+        scan_states(at, states.get(), at.s.m, at.s.dv, k0, 0, carried ? n : with_state - 1,
+                    /*reverse=*/true);
+        parallel_pieces(batch * n, [&](int64_t piece) {
+            const int64_t b = piece / n, i = piece % n;
+            backward_dk_dv(at, b, k0 + i, Q, K, V, G, i < with_state ? states.get() + at.slot(b, i) : nullptr,
+                           dK, dV);
+        });
+        if (k0 > 0 && with_state > 0) at.carry(states.get(), 0, at.W);  // R_{k0}
+    }
+}
+
 }  // namespace
 
 // causal_dot_product: Y_i = sum_{j <= i} e^(c_j - c_i) (q_i . k_j) v_j (see the top of the
 // file; gradients flow to q, k, v, c is a constant)
 //   q, k: (..., L, m), v: (..., L, dv), c: (..., L) or undefined (all 0) → (..., L, dv).
-//   Parallel in pieces of (batch item, chunk), fixed by the sizes: forward batch x
-//   chunks, then batch x (chunks - 1) pieces; backward batch x (chunks - 1), then
-//   batch x chunks. At batch 32 (8 x 4 heads), L 1024, C 128: 256 and 224 pieces. The
+//   Window after window of W chunks, each parallel in pieces of (batch item, chunk)
+//   fixed by the sizes: forward batch x W, then batch x W (one chunk fewer per item in
+//   the first window); backward, per sweep, batch x W for the states (one fewer in
+//   the last window), then batch x W for the products. At batch 32 (8 x 4 heads),
+//   L 1024, C 128: W = 2, 4 windows of 64 pieces (32 where a chunk is skipped). The
 //   scans between them: batch x m rows (4096), backward also batch x dv (2080).
 Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int64_t chunk,
                           const Tensor& log_scale) {
@@ -367,38 +471,16 @@ Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int
     PF_CHECK(chunk >= 1, "causal_dot_product: chunk size {} must be positive", chunk);
     auto c = std::make_shared<const std::vector<float>>(log_scales_of(log_scale, q, s));
     Tensor y = Tensor::empty(v.shape());
-    const float *Q = q.data(), *K = k.data(), *V = v.data();
-    float* Y = y.mutable_data();
-    const Chunking at(s, chunk, c->data());
-    Floats states = at.new_states();  // T_k, then P_{k+1}
-    parallel_pieces(s.batch * at.chunks, [&](int64_t piece) {
-        forward_chunk(at, piece / at.chunks, piece % at.chunks, Q, K, V, Y, states.get());
-    });
-    scan_states(at, states.get(), s.m, s.dv, /*reverse=*/false);
-    parallel_pieces(s.batch * at.slots, [&](int64_t piece) {
-        add_past(at, piece / at.slots, piece % at.slots + 1, Q, states.get(), Y);
-    });
+    forward_windows(Chunking(s, chunk, c->data()), q.data(), k.data(), v.data(), y.mutable_data());
     return record("causal_dot_product", y, {q, k, v},
                   [s, chunk, c, sq = SavedTensor(q), sk = SavedTensor(k), sv = SavedTensor(v)](
                       const Tensor& g) {
                       Tensor q = sq.get(), k = sk.get(), v = sv.get();
                       Tensor dq = Tensor::empty(q.shape()), dk = Tensor::empty(k.shape()),
                              dv = Tensor::empty(v.shape());
-                      const float *Q = q.data(), *K = k.data(), *V = v.data(), *G = g.data();
-                      float *dQ = dq.mutable_data(), *dK = dk.mutable_data(), *dV = dv.mutable_data();
-                      const Chunking at(s, chunk, c->data());
-                      // T_k^T, then P_{k+1}^T (dv x m); U_{k+1}, then R_k (m x dv)
-                      Floats forward_states = at.new_states(), reverse_states = at.new_states();
-                      parallel_pieces(s.batch * at.slots, [&](int64_t piece) {
-                          backward_states(at, piece / at.slots, piece % at.slots, Q, K, V, G,
-                                          forward_states.get(), reverse_states.get());
-                      });
-                      scan_states(at, forward_states.get(), s.dv, s.m, /*reverse=*/false);
-                      scan_states(at, reverse_states.get(), s.m, s.dv, /*reverse=*/true);
-                      parallel_pieces(s.batch * at.chunks, [&](int64_t piece) {
-                          backward_chunk(at, piece / at.chunks, piece % at.chunks, Q, K, V, G,
-                                         forward_states.get(), reverse_states.get(), dQ, dK, dV);
-                      });
+                      backward_windows(Chunking(s, chunk, c->data()), q.data(), k.data(), v.data(),
+                                       g.data(), dq.mutable_data(), dk.mutable_data(),
+                                       dv.mutable_data());
                       return Grads{dq, dk, dv};
                   });
 }

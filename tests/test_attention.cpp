@@ -64,48 +64,57 @@ TEST_CASE("fused causal_dot_product equals the L x L reference, values and gradi
 
 TEST_CASE("causal_dot_product: output and gradients bit-identical on 1, 2, 3 and 16 threads",
           "[attention][threads]") {
+    struct Case {
+        int64_t batch, L, m, dv, chunk;
+    };
     // 3 items of 70 positions in chunks of 16: 5 chunks, the last of 6, so 15 pieces (12
     // in the phases that skip the first or the last chunk), spread differently by each
-    // thread count. c rises along each sequence by jumps, inside chunks and at their edges.
-    const int64_t batch = 3, L = 70, m = 8, dv = 5, chunk = 16;
-    Generator gen(64);
-    Tensor q = Tensor::rand({batch, L, m}, gen, 0.0f, 1.0f).requires_grad_();
-    Tensor k = Tensor::rand({batch, L, m}, gen, 0.0f, 1.0f).requires_grad_();
-    Tensor v = random_tensor({batch, L, dv}, gen).requires_grad_();
-    Tensor weights = random_tensor({batch, L, dv}, gen);
-    std::vector<float> scales(batch * L);
-    for (int64_t b = 0; b < batch; ++b) {
-        float level = -3;
-        for (int64_t i = 0; i < L; ++i) {
-            if (i % chunk == 0 || gen.uniform() < 0.2) level += 4.0f * float(gen.uniform());
-            scales[b * L + i] = level;
+    // thread count; one window (W = 22, at most the 5 chunks). 2 items of 150 positions
+    // in chunks of 2: 75 chunks in windows of W = 32, so 3 windows, the last of 11
+    // chunks, with states carried between them. c rises along each sequence by jumps,
+    // inside chunks and at their edges.
+    for (const Case& at : {Case{3, 70, 8, 5, 16}, Case{2, 150, 8, 5, 2}}) {
+        const int64_t batch = at.batch, L = at.L, m = at.m, dv = at.dv, chunk = at.chunk;
+        INFO("batch " << batch << ", L " << L << ", chunk " << chunk);
+        Generator gen(64);
+        Tensor q = Tensor::rand({batch, L, m}, gen, 0.0f, 1.0f).requires_grad_();
+        Tensor k = Tensor::rand({batch, L, m}, gen, 0.0f, 1.0f).requires_grad_();
+        Tensor v = random_tensor({batch, L, dv}, gen).requires_grad_();
+        Tensor weights = random_tensor({batch, L, dv}, gen);
+        std::vector<float> scales(batch * L);
+        for (int64_t b = 0; b < batch; ++b) {
+            float level = -3;
+            for (int64_t i = 0; i < L; ++i) {
+                if (i % chunk == 0 || gen.uniform() < 0.2) level += 4.0f * float(gen.uniform());
+                scales[b * L + i] = level;
+            }
         }
-    }
-    Tensor log_scale = Tensor::from_data({batch, L}, scales);
-    auto run = [&](int threads) {
-        ThreadCount thread_count(threads);
+        Tensor log_scale = Tensor::from_data({batch, L}, scales);
+        auto run = [&](int threads) {
+            ThreadCount thread_count(threads);
+            q.zero_grad(), k.zero_grad(), v.zero_grad();
+            Tensor y = causal_dot_product(q, k, v, chunk, log_scale);
+            sum(mul(y, weights)).backward();
+            return std::vector<Tensor>{y, q.grad(), k.grad(), v.grad()};
+        };
+        const char* names[] = {"y", "dq", "dk", "dv"};
+        const std::vector<Tensor> one = run(1);
+        for (int threads : {2, 3, 16}) {
+            const std::vector<Tensor> many = run(threads);
+            for (size_t i = 0; i < one.size(); ++i) {
+                INFO(names[i] << " on " << threads << " threads");
+                require_same_bits(many[i], one[i]);
+            }
+        }
+        // And the same result is right.
         q.zero_grad(), k.zero_grad(), v.zero_grad();
-        Tensor y = causal_dot_product(q, k, v, chunk, log_scale);
-        sum(mul(y, weights)).backward();
-        return std::vector<Tensor>{y, q.grad(), k.grad(), v.grad()};
-    };
-    const char* names[] = {"y", "dq", "dk", "dv"};
-    const std::vector<Tensor> one = run(1);
-    for (int threads : {2, 3, 16}) {
-        const std::vector<Tensor> many = run(threads);
+        Tensor slow = causal_dot_product_reference(q, k, v, log_scale);
+        sum(mul(slow, weights)).backward();
+        const std::vector<Tensor> reference{slow, q.grad(), k.grad(), v.grad()};
         for (size_t i = 0; i < one.size(); ++i) {
-            INFO(names[i] << " on " << threads << " threads");
-            require_same_bits(many[i], one[i]);
+            INFO(names[i] << " against the reference");
+            REQUIRE(max_abs_diff(one[i], reference[i]) < 1e-5 * (1 + max_abs(reference[i])));
         }
-    }
-    // And the same result is right.
-    q.zero_grad(), k.zero_grad(), v.zero_grad();
-    Tensor slow = causal_dot_product_reference(q, k, v, log_scale);
-    sum(mul(slow, weights)).backward();
-    const std::vector<Tensor> reference{slow, q.grad(), k.grad(), v.grad()};
-    for (size_t i = 0; i < one.size(); ++i) {
-        INFO(names[i] << " against the reference");
-        REQUIRE(max_abs_diff(one[i], reference[i]) < 1e-5 * (1 + max_abs(reference[i])));
     }
 }
 
