@@ -110,10 +110,11 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
 // ---- causal attention products (ops_attention.cpp) --------------------------------------
 // causal_dot_product(q, k, v, chunk, c): y_i = sum_{j <= i} e^(c_j - c_i) (q_i . k_j) v_j,
 // fused and chunked (C positions at a time), memory O(L (m + dv)) per batch item, and
-// while it runs an m x dv state per chunk. The optional log-scale c (a constant,
+// while it runs the m x dv states of one window of chunks (at most 16 MB where the
+// sizes allow a window of one chunk). The optional log-scale c (a constant,
 // non-decreasing along L; 0 if undefined) lets keys carry a stabiliser built from
 // earlier positions only (FAVOR+: nn/attention.h). Output i reads positions <= i
-// alone, bit for bit. Parallel over (batch item, chunk) pieces.
+// alone, bit for bit. Parallel over (batch item, chunk) pieces, window by window.
 //   q, k: (..., L, m), v: (..., L, dv), c: (..., L) → (..., L, dv)
 Tensor causal_dot_product(const Tensor& q, const Tensor& k, const Tensor& v, int64_t chunk = 64,
                           const Tensor& log_scale = {});

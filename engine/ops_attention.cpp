@@ -27,12 +27,23 @@
 //      (c_p, c_l: the last positions of chunks k-1 and k). Cheap, m dv adds a chunk,
 //      and each of the m x dv entries is its own scan: a piece per (batch item, row);
 //   3. each (batch item, chunk k >= 1): the past, one GEMM adding to Y_c.
-// Phases 1 and 3, nearly all the work, are GEMMs of C-sized blocks in batch x chunks
-// independent pieces; walking each item's chunks in turn would give only batch pieces.
+// Phases 1 and 3, nearly all the work, are GEMMs of C-sized blocks in independent
+// pieces; walking each item's chunks in turn would give only batch pieces.
+//
+// The three phases run over windows of W consecutive chunks, one window after another,
+// so that only one window's states live at once: batch x (W + 1) x m x dv floats, the
+// window's own and the state carried over from the window before (P before its first
+// chunk; none for the first). Keeping the states of all chunks instead would take
+// batch x (chunks - 1) x m x dv floats: 545 MB at batch x heads 8, L 65536, C 64, m 256,
+// dv 65 (1024 chunks), twice that in backward, against O(L (m + dv)) for everything else.
+// W depends on the sizes alone: ceil(64 / batch) chunks, enough pieces for 64 threads
+// (at least 1, at most chunks), capped so that the states take at most 2^22 floats
+// (16 MB) where that leaves W >= 1. At batch 32, L 1024, C 128, m 128, dv 65: W = 2 of
+// the 8 chunks, 64 pieces a phase, 3.2 MB of states (7.5 MB unwindowed); at the long
+// context above: W = 8, 64 pieces, 4.8 MB. The scan carried from window to window adds
+// the same terms in the same order as one scan over all chunks.
 // In each phase every output is written by one piece, and the scan adds in an order
-// fixed by the sizes, so results do not depend on the thread count. The price: the
-// states of all chunks but the last, batch x (chunks - 1) x m x dv floats, live during
-// the call (7.5 MB at batch 32, L 1024, C 128, m 128, dv 65; backward keeps two sets).
+// fixed by the sizes, so results do not depend on the thread count.
 //
 // Why chunks and not one position at a time: a per-position loop is rank-1 updates
 // and matrix-vector products, memory-bound; the chunked form runs at BLAS speed. Its
@@ -48,13 +59,19 @@
 //   dQ_c = [diag(e^(c_p - c_i)) G_c | tril(G_c V_c^T o E)] [P_k^T ; K_c]
 //   dK_c = [diag(e^(c_j - c_l)) V_c | triu(V_c G_c^T o E^T)] [R_k^T ; Q_c]
 //   dV_c = [diag(e^(c_j - c_l)) K_c | triu(K_c Q_c^T o E^T)] [R_k ; G_c]
-// in the same three phases:
-//   1. each (batch item, chunk k but the last): T_k^T (dv x m, as dQ takes it), and
-//      chunk k+1's  U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c  (m x dv; c_p: chunk k's
-//      last position);
-//   2. the scan for P, and one in reverse order for R:  R_last = 0,
-//      R_k = e^(c_l - c_n) R_{k+1} + U_{k+1}   (c_l, c_n: chunk k's and k+1's last);
-//   3. each (batch item, chunk): the three products.
+// dQ needs the states P, summed first to last; dK and dV the states R, summed last to
+// first. So backward is two sweeps over the windows, each keeping one window's states
+// (the same batch x (W + 1) x m x dv floats, used by one sweep and then the other):
+//   dQ, windows first to last, P carried forward:
+//     1. each (batch item, chunk k but the last): T_k^T (dv x m, as dQ takes it);
+//     2. the scan for P;
+//     3. each (batch item, chunk): dQ_c.
+//   dK and dV, windows last to first, R carried backward:
+//     1. each (batch item, chunk k but the last): chunk k+1's
+//        U_{k+1} = Q_c^T diag(e^(c_p - c_i)) G_c  (m x dv; c_p: chunk k's last position);
+//     2. the scan in reverse order:  R_last = 0,  R_k = e^(c_l - c_n) R_{k+1} + U_{k+1}
+//        (c_l, c_n: chunk k's and k+1's last positions);
+//     3. each (batch item, chunk): dK_c and dV_c.
 // tril keeps j <= i; tril(A)^T = triu(A^T) is computed directly: tril(G V^T)^T =
 // triu(V G^T). Each pair of products that share an output is one GEMM over a
 // side-by-side block.
