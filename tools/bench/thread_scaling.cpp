@@ -10,7 +10,6 @@
 #include <cmath>
 #include <map>
 #include <sstream>
-#include <thread>
 
 namespace pf::bench {
 namespace {
@@ -114,7 +113,7 @@ void print_pieces_table(const PiecesProfile& profile, const PiecesProfile& many,
 std::vector<int> thread_counts(const std::string& list) {
     std::vector<int> counts;
     if (list.empty()) {
-        const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+        const int cores = default_num_threads();  // PF_THREADS, else the cores
         for (int t = 1; t < cores; t *= 2) counts.push_back(t);
         counts.push_back(cores);
         return counts;

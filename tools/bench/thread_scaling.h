@@ -40,7 +40,7 @@ PiecesProfile profile_pieces(const std::function<void()>& step, int threads = 1)
 // offering fewer than 64 pieces are marked.
 void print_pieces_table(const PiecesProfile& one, const PiecesProfile& many, int rows);
 
-// "1,2,4,16" → {1, 2, 4, 16}; empty → 1, 2, 4, ... up to the cores, and the cores.
+// "1,2,4,16" → {1, 2, 4, 16}; empty → 1, 2, 4, ... up to the cores (or PF_THREADS), and that.
 std::vector<int> thread_counts(const std::string& list);
 
 // Seconds a step takes on each thread count (the pool resized; one warm-up step, then
