@@ -70,13 +70,15 @@ Tensor positive_random_features(const Tensor& x, const Tensor& W) {
     return mul_scalar(exp(sub(u, h)), 1.0f / std::sqrt(float(W.shape()[0])));
 }
 
-// FAVOR+ computes phi(x) = m^-1/2 (exp(u - h - c) + eps) as exp(u - (h + c + ln(m) / 2))
-// + eps / sqrt(m): the same numbers with fewer passes over the (B, H, L, m) features —
-// the small factors are applied to W (m x d) and to the per-row shift (B, H, L, 1).
+// FAVOR+ computes phi(x) = m^-1/2 exp(u - h - c) as exp(u - (h + c + ln(m) / 2)): the
+// same numbers with fewer passes over the (B, H, L, m) features — the small factors are
+// applied to W (m x d) and to the per-row shift (B, H, L, 1).
 // c is the largest u - h (of the row for a query; of the keys for a key), so that the
 // largest feature is exactly 1. The reference implementations take the largest u
 // instead, without h: then for a long x (h > 87) every feature underflows to 0, and a
 // causal query whose keys all did divides 0 by 0 (we saw a trained model reach that).
+// No constant is added to any feature (see attention.h): the one case a constant would
+// guard, a denominator that underflowed, is handled where it arises (safe_divide).
 namespace {
 struct FavorExponents {
     Tensor u, h;  // u = W x^ (B, H, L, m), h = |x^|^2 / 2 (B, H, L, 1)
@@ -95,11 +97,11 @@ Tensor largest_exponents(const FavorExponents& e) {
     return sub(max(e.u, -1, /*keepdim=*/true), e.h);
 }
 
-// phi = m^-1/2 (exp(u - h - c) + eps), c broadcast over the features.
-Tensor favor_map(const FavorExponents& e, const Tensor& c, float eps) {
+// phi = m^-1/2 exp(u - h - c), c broadcast over the features.
+Tensor favor_map(const FavorExponents& e, const Tensor& c) {
     const int64_t m = e.u.shape().back();
     Tensor shift = add_scalar(add(e.h, c), 0.5f * std::log(float(m)));  // (B, H, L, 1)
-    return shifted_exp(e.u, shift, eps / std::sqrt(float(m)));  // one pass over (B, H, L, m)
+    return shifted_exp(e.u, shift);  // one pass over (B, H, L, m)
 }
 
 // key_mask (B, L) → (B, 1, L, 1): 1 where padding, for masked_fill.
@@ -110,8 +112,7 @@ Tensor key_padding(const Tensor& key_mask) {
 }
 }  // namespace
 
-Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, const Tensor& key_mask,
-                      float eps) {
+Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, const Tensor& key_mask) {
     FavorExponents e = favor_exponents(x, W);
     Tensor c = largest_exponents(e);  // per row: (B, H, L, 1)
     if (!is_query) {
@@ -120,7 +121,7 @@ Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, const Ten
             c = masked_fill(c, key_padding(key_mask), -std::numeric_limits<float>::infinity());
         c = max(c, -2, /*keepdim=*/true);  // per (batch, head): (B, H, 1, 1)
     }
-    return favor_map(e, c, is_query ? eps : 0.0f);  // keys take no eps: see attention.h
+    return favor_map(e, c);
 }
 
 CausalKeyFeatures favor_causal_key_features(const Tensor& k, const Tensor& W,
@@ -143,7 +144,7 @@ CausalKeyFeatures favor_causal_key_features(const Tensor& k, const Tensor& W,
     }
     Shape scale_shape = rows.shape();
     scale_shape.pop_back();
-    return {favor_map(e, c, 0.0f), reshape(c, scale_shape)};
+    return {favor_map(e, c), reshape(c, scale_shape)};
 }
 
 // phi(x) = m^-1/2 [cos(u), sin(u)] e^h: E[phi(x) . phi(y)] = e^{h_x + h_y} E[cos(w.(x^ - y^))]
@@ -195,11 +196,19 @@ Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool
 }
 
 namespace {
-// numerator / denominator, except where the denominator is exactly 0: then every
-// feature the query meets underflowed (keys of extreme norms), the numerator is 0 too,
-// and the output is 0 rather than NaN.
+// numerator / max(denominator, kSmallestDenominator). Features are scaled so that a
+// query's largest is m^-1/2 and so is the largest key's (attention.h): a pair adds at
+// most 1 to the denominator, and one below 1e-30 means every pair the query meets
+// underflowed or nearly (keys of extreme norms). The numerator is as small (|out| is
+// at most max |v|), the output tends to 0, and the gradients' 1/denominator stays
+// below 1e30 instead of overflowing to inf (and inf x 0 to NaN).
 Tensor safe_divide(const Tensor& numerator, const Tensor& denominator) {
-    return div(numerator, where(denominator, denominator, Tensor::ones(denominator.shape())));
+    Tensor usable = Tensor::empty(denominator.shape());  // a constant: 1 where >= the floor
+    const float* den = denominator.data();
+    float* ok = usable.mutable_data();
+    for (int64_t i = 0; i < usable.numel(); ++i) ok[i] = den[i] >= kSmallestDenominator;
+    return div(numerator, where(usable, denominator,
+                                Tensor::full(denominator.shape(), kSmallestDenominator)));
 }
 }  // namespace
 
@@ -368,7 +377,7 @@ Tensor decode_softmax(const Tensor& q, const Tensor& k, const Tensor& v, DecodeS
 
 // Per (batch, head), with c the running key stabiliser and c_k the new key's:
 //   c' = max(c, c_k),  S <- e^(c - c') S + e^(c_k - c') phi(k) v^T,  z <- the same with 1
-//   out = phi(q) S / phi(q) z      (0 where the denominator is 0, as in linear_attention)
+//   out = phi(q) S / max(phi(q) z, 1e-30)      (as in linear_attention)
 // The sums are kept in double: they add up thousands of terms.
 Tensor decode_linear(const Tensor& phi_q, const Tensor& phi_k, const Tensor& key_log_scale,
                      const Tensor& v, DecodeState& state) {
@@ -403,7 +412,8 @@ Tensor decode_linear(const Tensor& phi_q, const Tensor& phi_k, const Tensor& key
             }
         }
         for (int64_t i = 0; i < d; ++i)
-            o[bh * d + i] = denominator == 0 ? 0.0f : float(numerator[i] / denominator);
+            o[bh * d + i] =
+                float(numerator[i] / std::max(denominator, double(kSmallestDenominator)));
     }
     return out;
 }

@@ -6,7 +6,7 @@
 //
 //   softmax   out = softmax(q k^T / sqrt(d)) v                 O(L^2 d), the baseline
 //   favor     out = phi(q) (phi(k)^T v) / phi(q) (phi(k)^T 1)  O(L m d), FAVOR+:
-//             phi(x) = m^-1/2 (exp(W x^ - |x^|^2 / 2 - c) + eps), x^ = d^-1/4 x, so that
+//             phi(x) = m^-1/2 exp(W x^ - |x^|^2 / 2 - c), x^ = d^-1/4 x, so that
 //             E[phi(q) . phi(k)] = exp(q . k / sqrt(d)) (positive random features)
 //   trig      the same with phi(x) = m^-1/2 [cos(W x^), sin(W x^)] exp(|x^|^2 / 2):
 //             unbiased too, but not positive — denominators near 0 or below
@@ -44,22 +44,25 @@ std::string mechanism_name(Mechanism mechanism);
 bool uses_random_features(Mechanism mechanism);  // favor, trig, relu
 
 // ---- feature maps: x (B, H, L, d), W (m, d) → phi (B, H, L, m) [trig: 2m] ----------
-constexpr float kFavorEpsilon = 1e-4f;  // added to query features
 constexpr float kReluEpsilon = 1e-3f;
+// Linear attention divides by max(denominator, this): see safe_divide in attention.cpp.
+constexpr float kSmallestDenominator = 1e-30f;
 
 // The plain positive random features of the softmax kernel:
 //   phi(x) = m^-1/2 exp(W x^ - |x^|^2 / 2),  E_W[phi(q) . phi(k)] = exp(q . k / sqrt(d)).
 Tensor positive_random_features(const Tensor& x, const Tensor& W);
-// FAVOR+ positive features as attention uses them: the same, times e^-c, plus eps.
-// The stabiliser c is a constant for autograd (it cancels between numerator and
-// denominator): for a query the largest W x^ - |x^|^2 / 2 of its row; for keys of
-// bidirectional attention the largest over all positions and features of each
-// (batch, head). The largest feature is then 1. Only queries take eps (it keeps
-// denominators above 0); keys need none, since their largest feature is 1, and must
-// have none: eps/e^-c, large next to the typical key feature, would pull every row
-// towards uniform weights. key_mask (B, L), for keys: padding is left out of the max.
+// FAVOR+ positive features as attention uses them: the same, times e^-c. The stabiliser
+// c is a constant for autograd (it cancels between numerator and denominator): for a
+// query the largest W x^ - |x^|^2 / 2 of its row; for keys of bidirectional attention
+// the largest over all positions and features of each (batch, head). The largest
+// feature is then 1. No constant is added to the features (the reference code adds
+// 1e-4 or 1e-6 to keep denominators above 0): added to a query, eps e^c spreads a share
+// of the row over the keys by their feature mass, sum_r phi(k)_r, a share that grows as
+// trained queries sharpen (at head width 32 and m = 64, 1e-4 made training break down:
+// docs/favor.md). A denominator that underflowed is handled where it arises
+// (kSmallestDenominator). key_mask (B, L), for keys: padding is left out of the max.
 Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query,
-                      const Tensor& key_mask = {}, float eps = kFavorEpsilon);
+                      const Tensor& key_mask = {});
 // Keys of causal attention: a stabiliser shared by all positions would let later keys
 // change earlier outputs (in float32 rounding, and by underflow when a later key is
 // much larger). Here c_j is the largest row value among keys 0..j (a prefix maximum),

@@ -440,8 +440,7 @@ TEST_CASE("gradient: the whole attention module, every mechanism", "[attention][
             std::vector<Tensor> inputs{x};
             for (Tensor p : attention.parameters()) {
                 // Bigger weights than the 0.02 initialisation, so attention is not uniform
-                // (but |q|^2 / sqrt(d) stays moderate: far larger, and FAVOR+'s eps, which
-                // does not cancel with the max stabiliser, would dominate the features).
+                // (but |q|^2 / sqrt(d) stays moderate, as finite differences need).
                 float* w = p.mutable_data();
                 for (int64_t i = 0; i < p.numel(); ++i) w[i] = gen.normal() * 0.3f;
                 inputs.push_back(p);
@@ -530,6 +529,82 @@ TEST_CASE("favor features stay finite for long vectors: causal attention of larg
     for (Tensor out : {linear_attention(phi_q, favor_features(k, W, false), v, false),
                        linear_attention(phi_q, causal_keys.phi, v, true, 64, causal_keys.log_scale)})
         for (float value : out.to_vector()) REQUIRE(std::isfinite(value));
+}
+
+namespace {
+// FAVOR+'s estimate of attention with the plain features, in double and term by term:
+// A_ij = sum_r e^(u_ir - h_i) e^(u_jr - h_j) / m (j <= i when causal), out = A v / A 1.
+// No stabiliser and nothing added: what favor_features and linear_attention must give.
+std::vector<double> favor_estimate(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   const Tensor& W, bool causal) {
+    const int64_t L = q.shape()[2], d = q.shape()[3], dv = v.shape()[3], m = W.shape()[0];
+    auto features = [&](const Tensor& x) {  // (L, m): e^(w_r . x^ - |x^|^2 / 2)
+        std::vector<double> phi(L * m);
+        const double scale = std::pow(double(d), -0.25);
+        for (int64_t i = 0; i < L; ++i) {
+            double h = 0;
+            for (int64_t c = 0; c < d; ++c) h += std::pow(scale * x.data()[i * d + c], 2) / 2;
+            for (int64_t r = 0; r < m; ++r) {
+                double u = 0;
+                for (int64_t c = 0; c < d; ++c) u += W.data()[r * d + c] * scale * x.data()[i * d + c];
+                phi[i * m + r] = std::exp(u - h);
+            }
+        }
+        return phi;
+    };
+    std::vector<double> fq = features(q), fk = features(k), out(L * dv, 0.0);
+    for (int64_t i = 0; i < L; ++i) {
+        double total = 0;
+        for (int64_t j = 0; j <= (causal ? i : L - 1); ++j) {
+            double a = 0;
+            for (int64_t r = 0; r < m; ++r) a += fq[i * m + r] * fk[j * m + r] / double(m);
+            total += a;
+            for (int64_t c = 0; c < dv; ++c) out[i * dv + c] += a * v.data()[j * dv + c];
+        }
+        for (int64_t c = 0; c < dv; ++c) out[i * dv + c] /= total;
+    }
+    return out;
+}
+
+double largest_difference(const Tensor& a, const std::vector<double>& b) {
+    double largest = 0;
+    for (int64_t i = 0; i < a.numel(); ++i)
+        largest = std::max(largest, std::abs(double(a.data()[i]) - b[i]));
+    return largest;
+}
+}  // namespace
+
+TEST_CASE("favor: sharp queries get exactly the estimate of their own features; a query "
+          "constant of 1e-4 (the old eps) moves their rows", "[attention]") {
+    // Keys of norm 12 along e_0..e_7 and queries of norm 12 along e_8..e_15 (d = 16): the
+    // queries' largest features sit where every key's are small (here e^-6 to e^-12 of
+    // the largest key feature), as when trained queries and keys sharpen. The stabilisers
+    // cancel, so the rows must equal the estimate computed without them.
+    const int64_t L = 8, d = 16, m = 64;
+    Generator gen(73);
+    Tensor W = gaussian_orthogonal_matrix(m, d, gen);
+    Tensor q = Tensor::zeros({1, 1, L, d}), k = Tensor::zeros({1, 1, L, d});
+    for (int64_t i = 0; i < L; ++i) {
+        k.mutable_data()[i * d + i] = 12.0f;
+        q.mutable_data()[i * d + L + i] = 12.0f;
+    }
+    Tensor v = random_tensor({1, 1, L, 4}, gen);
+    Tensor phi_q = favor_features(q, W, true);
+    CausalKeyFeatures causal_keys = favor_causal_key_features(k, W);
+    for (bool causal : {false, true}) {
+        INFO("causal " << causal);
+        const std::vector<double> expected = favor_estimate(q, k, v, W, causal);
+        auto attend_with = [&](const Tensor& query_features) {
+            return causal ? linear_attention(query_features, causal_keys.phi, v, true, 64,
+                                             causal_keys.log_scale)
+                          : linear_attention(query_features, favor_features(k, W, false), v, false);
+        };
+        REQUIRE(largest_difference(attend_with(phi_q), expected) < 1e-4);
+        // The constant the features used to carry, 1e-4 after the stabiliser (m^-1/2 1e-4
+        // as stored), takes over much of these rows: it is the error, not the features.
+        Tensor with_constant = add_scalar(phi_q, 1e-4f / std::sqrt(float(m)));
+        REQUIRE(largest_difference(attend_with(with_constant), expected) > 0.05);
+    }
 }
 
 TEST_CASE("linear attention: a query whose features meet only zeros outputs 0, gradients finite",
