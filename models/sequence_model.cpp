@@ -17,8 +17,11 @@ const Settings<ModelConfig>& model_settings() {
                  [](auto& c) -> auto& { return c.attention.mechanism; }, nn::mechanism_names());
         s.integer("model.features", "--features", "random features m (favor, trig, relu)",
                   [](auto& c) -> auto& { return c.attention.features; }, 1);
-        s.choice("model.feature_kind", "--feature-kind", "random features: iid or orthogonal rows",
-                 [](auto& c) -> auto& { return c.attention.orthogonal; }, {"iid", "orthogonal"});
+        s.choice("model.feature_kind", "--feature-kind",
+                 "favor's random features: iid or orthogonal rows, or orthogonal rows with "
+                 "FAVOR++'s map",
+                 [](auto& c) -> auto& { return c.attention.feature_kind; },
+                 nn::feature_kind_names());
         s.integer("model.chunk", "--chunk",
                   "chunk length: causal linear attention's blocks, reformer's chunks",
                   [](auto& c) -> auto& { return c.attention.chunk; }, 1);

@@ -27,6 +27,11 @@ Mechanism parse_mechanism(const std::string& name) {
 
 std::string mechanism_name(Mechanism mechanism) { return mechanism_names().at(size_t(mechanism)); }
 
+const std::vector<std::string>& feature_kind_names() {
+    static const std::vector<std::string> names = {"iid", "orthogonal", "favor++"};
+    return names;
+}
+
 bool uses_random_features(Mechanism mechanism) {
     return mechanism == Mechanism::Favor || mechanism == Mechanism::Trig ||
            mechanism == Mechanism::Relu;
@@ -40,6 +45,8 @@ void check_config(const AttentionConfig& config) {
              "must be at least 1", config.max_length, config.chunk);
     PF_CHECK(!uses_random_features(config.mechanism) || config.features >= 1,
              "attention: {} needs at least one random feature", name);
+    PF_CHECK(config.feature_kind != FeatureKind::Optimal || config.mechanism == Mechanism::Favor,
+             "attention: favor++ features are for favor attention, not {}", name);
     PF_CHECK(config.mechanism != Mechanism::Linformer || !config.causal,
              "attention: linformer cannot be causal: its projections E and F mix every position, "
              "later ones included, into each projected key and value (use it for bidirectional, "
@@ -84,10 +91,27 @@ struct FavorExponents {
     Tensor u, h;  // u = W x^ (B, H, L, m), h = |x^|^2 / 2 (B, H, L, 1)
 };
 
-FavorExponents favor_exponents(const Tensor& x, const Tensor& W) {
+// FAVOR++ with a (H): u = B_h W x^ + A_h |w_r|^2 instead, per head h (D left out).
+FavorExponents favor_exponents(const Tensor& x, const Tensor& W, const Tensor& a = {}) {
     const int64_t d = x.shape().back();
     Tensor u = matmul(x, mul_scalar(W, std::pow(float(d), -0.25f)), false, true);
     Tensor h = mul_scalar(sum(mul(x, x), -1, /*keepdim=*/true), 0.5f / std::sqrt(float(d)));
+    if (a.defined()) {
+        const int64_t H = a.numel(), m = W.shape()[0];
+        PF_CHECK(x.dim() == 4 && x.shape()[1] == H, "favor++: {} values of A for input {}", H,
+                 shape_str(x.shape()));
+        Tensor scale = Tensor::empty({1, H, 1, 1}), bias = Tensor::empty({1, H, 1, m});
+        for (int64_t head = 0; head < H; ++head) {
+            const float A = a.data()[head];
+            scale.mutable_data()[head] = std::sqrt(1.0f - 4.0f * A);
+            for (int64_t r = 0; r < m; ++r) {
+                float w2 = 0;
+                for (int64_t i = 0; i < d; ++i) w2 += W.data()[r * d + i] * W.data()[r * d + i];
+                bias.mutable_data()[head * m + r] = A * w2;
+            }
+        }
+        u = add(mul(u, scale), bias);
+    }
     return {u, h};
 }
 
@@ -112,8 +136,9 @@ Tensor key_padding(const Tensor& key_mask) {
 }
 }  // namespace
 
-Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, const Tensor& key_mask) {
-    FavorExponents e = favor_exponents(x, W);
+Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, const Tensor& key_mask,
+                      const Tensor& a) {
+    FavorExponents e = favor_exponents(x, W, a);
     Tensor c = largest_exponents(e);  // per row: (B, H, L, 1)
     if (!is_query) {
         NoGradGuard constant;
@@ -125,8 +150,8 @@ Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query, const Ten
 }
 
 CausalKeyFeatures favor_causal_key_features(const Tensor& k, const Tensor& W,
-                                            const Tensor& key_mask) {
-    FavorExponents e = favor_exponents(k, W);
+                                            const Tensor& key_mask, const Tensor& a) {
+    FavorExponents e = favor_exponents(k, W, a);
     Tensor rows = largest_exponents(e), c;  // (B, H, L, 1)
     {
         NoGradGuard constant;
@@ -145,6 +170,53 @@ CausalKeyFeatures favor_causal_key_features(const Tensor& k, const Tensor& W,
     Shape scale_shape = rows.shape();
     scale_shape.pop_back();
     return {favor_map(e, c), reshape(c, scale_shape)};
+}
+
+double favor_plus_plus_a(double pair_norm2, int64_t d) {
+    const double s = std::max(pair_norm2, 0.0), n = double(d);
+    const double t = ((n + 2 * s) + std::sqrt((n + 2 * s) * (n + 2 * s) + 8 * n * s)) / (2 * n);
+    return (1 - t) / 8;
+}
+
+// phi(x) = m^-1/2 exp(A |w|^2 + B W x^ - |x^|^2 / 2 + (d / 4) ln(1 - 4A))
+Tensor optimal_positive_random_features(const Tensor& x, const Tensor& W, double a) {
+    PF_CHECK(a < 0.25, "favor++: A = {} is not below 1/4", a);
+    const int64_t m = W.shape()[0], d = W.shape()[1];
+    Tensor w2 = Tensor::empty({m});  // A |w_r|^2 + (d / 4) ln(1 - 4A) - ln(m) / 2
+    for (int64_t r = 0; r < m; ++r) {
+        double norm2 = 0;
+        for (int64_t i = 0; i < d; ++i) norm2 += double(W.data()[r * d + i]) * W.data()[r * d + i];
+        w2.mutable_data()[r] =
+            float(a * norm2 + 0.25 * double(d) * std::log(1 - 4 * a) - 0.5 * std::log(double(m)));
+    }
+    Tensor xs = scaled_input(x);
+    Tensor u = mul_scalar(matmul(xs, W, false, true), float(std::sqrt(1 - 4 * a)));
+    Tensor h = mul_scalar(sum(mul(xs, xs), -1, /*keepdim=*/true), 0.5f);
+    return exp(add(sub(u, h), w2));
+}
+
+std::vector<double> mean_pair_norm2(const Tensor& q, const Tensor& k) {
+    PF_CHECK(q.dim() == 4 && q.shape() == k.shape(), "mean_pair_norm2: q {} and k {} differ",
+             shape_str(q.shape()), shape_str(k.shape()));
+    const int64_t B = q.shape()[0], H = q.shape()[1], L = q.shape()[2], d = q.shape()[3];
+    const Tensor &qc = q, &kc = k;  // tensors are contiguous
+    std::vector<double> s(H, 0.0), q_mean(d), k_mean(d);
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t head = 0; head < H; ++head) {
+            const float *qp = qc.data() + (b * H + head) * L * d, *kp = kc.data() + (b * H + head) * L * d;
+            double norms = 0;
+            std::fill(q_mean.begin(), q_mean.end(), 0.0);
+            std::fill(k_mean.begin(), k_mean.end(), 0.0);
+            for (int64_t j = 0; j < L * d; ++j) {
+                norms += double(qp[j]) * qp[j] + double(kp[j]) * kp[j];
+                q_mean[j % d] += qp[j], k_mean[j % d] += kp[j];
+            }
+            double cross = 0;
+            for (int64_t i = 0; i < d; ++i) cross += q_mean[i] * k_mean[i];
+            // x^ = d^-1/4 x: squares scale by d^-1/2
+            s[head] += (norms / L + 2 * cross / (double(L) * L)) / std::sqrt(double(d)) / B;
+        }
+    return s;
 }
 
 // phi(x) = m^-1/2 [cos(u), sin(u)] e^h: E[phi(x) . phi(y)] = e^{h_x + h_y} E[cos(w.(x^ - y^))]
@@ -196,17 +268,20 @@ Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool
 }
 
 namespace {
-// numerator / max(denominator, kSmallestDenominator). Features are scaled so that a
-// query's largest is m^-1/2 and so is the largest key's (attention.h): a pair adds at
-// most 1 to the denominator, and one below 1e-30 means every pair the query meets
-// underflowed or nearly (keys of extreme norms). The numerator is as small (|out| is
-// at most max |v|), the output tends to 0, and the gradients' 1/denominator stays
-// below 1e30 instead of overflowing to inf (and inf x 0 to NaN).
+// numerator / denominator, with a denominator below kSmallestDenominator in magnitude
+// replaced by that floor. Features are scaled so that a query's largest is m^-1/2 and so
+// is the largest key's (attention.h): a pair adds at most 1 to a positive denominator,
+// and one below 1e-30 means every pair the query meets underflowed or nearly (keys of
+// extreme norms). The numerator is as small (|out| is at most max |v|), the output tends
+// to 0, and the gradients' 1/denominator stays below 1e30 instead of overflowing to inf
+// (and inf x 0 to NaN). (Trig features' denominators may be negative: those are kept.)
+bool usable_denominator(float denominator) { return std::fabs(denominator) >= kSmallestDenominator; }
+
 Tensor safe_divide(const Tensor& numerator, const Tensor& denominator) {
-    Tensor usable = Tensor::empty(denominator.shape());  // a constant: 1 where >= the floor
+    Tensor usable = Tensor::empty(denominator.shape());  // a constant: 1 where usable
     const float* den = denominator.data();
     float* ok = usable.mutable_data();
-    for (int64_t i = 0; i < usable.numel(); ++i) ok[i] = den[i] >= kSmallestDenominator;
+    for (int64_t i = 0; i < usable.numel(); ++i) ok[i] = usable_denominator(den[i]);
     return div(numerator, where(usable, denominator,
                                 Tensor::full(denominator.shape(), kSmallestDenominator)));
 }
@@ -248,17 +323,19 @@ Tensor linear_attention_reference(const Tensor& phi_q, const Tensor& phi_k, cons
     return safe_divide(numerator, denominator);
 }
 
-LinearFeatures linear_features(const AttentionConfig& config, const Tensor& features,
+LinearFeatures linear_features(const AttentionConfig& config, const MechanismTensors& tensors,
                                const Tensor& q, const Tensor& k, const Tensor& key_mask) {
+    const Tensor& features = tensors.features;
+    const Tensor& a = tensors.favor_a;  // favor++ only
     LinearFeatures f;
     switch (config.mechanism) {
         case Mechanism::Favor:
-            f.phi_q = favor_features(q, features, true);
+            f.phi_q = favor_features(q, features, true, {}, a);
             if (config.causal) {
-                CausalKeyFeatures keys = favor_causal_key_features(k, features, key_mask);
+                CausalKeyFeatures keys = favor_causal_key_features(k, features, key_mask, a);
                 f.phi_k = keys.phi, f.key_log_scale = keys.log_scale;
             } else {
-                f.phi_k = favor_features(k, features, false, key_mask);
+                f.phi_k = favor_features(k, features, false, key_mask, a);
             }
             break;
         case Mechanism::Trig:
@@ -288,7 +365,9 @@ Tensor attend(const AttentionConfig& config, const MechanismTensors& tensors, co
             return lsh_attention(q, v, tensors.rotations, config.chunk, config.causal, key_mask);
         default: break;
     }
-    LinearFeatures f = linear_features(config, tensors.features, q, k, key_mask);
+    PF_CHECK((config.feature_kind == FeatureKind::Optimal) == tensors.favor_a.defined(),
+             "attention: favor++ needs its A per head, and only favor++ takes one");
+    LinearFeatures f = linear_features(config, tensors, q, k, key_mask);
     if (key_mask.defined()) {
         // Padded keys get phi = 0: they add nothing to numerator or denominator.
         int64_t B = key_mask.shape()[0], L = key_mask.shape()[1];
@@ -315,6 +394,8 @@ MultiHeadAttention::MultiHeadAttention(const AttentionConfig& config, Generator&
     w_out_ = weight("out.weight"), b_out_ = bias("out.bias");
     if (uses_random_features(config.mechanism))
         tensors_.features = register_buffer("features", Tensor::zeros({config.features, head_dim_}));
+    if (config.feature_kind == FeatureKind::Optimal)
+        pair_norm2_ = register_buffer("pair_norm2", Tensor::zeros({config.heads}));
     if (config.mechanism == Mechanism::Reformer)
         tensors_.rotations = register_buffer(
             "rotations", Tensor::zeros({config.hashes, head_dim_, config.buckets / 2}));
@@ -337,11 +418,22 @@ void MultiHeadAttention::redraw_features(Generator& gen) {
         std::copy_n(fresh.data(), fresh.numel(), buffer.mutable_data());
     };
     if (tensors_.features.defined())
-        refill(tensors_.features, config_.orthogonal
-                                      ? gaussian_orthogonal_matrix(config_.features, head_dim_, gen)
-                                      : gaussian_iid_matrix(config_.features, head_dim_, gen));
+        refill(tensors_.features, config_.feature_kind == FeatureKind::Iid
+                                      ? gaussian_iid_matrix(config_.features, head_dim_, gen)
+                                      : gaussian_orthogonal_matrix(config_.features, head_dim_, gen));
     if (tensors_.rotations.defined())
         refill(tensors_.rotations, random_rotations(config_.hashes, head_dim_, config_.buckets, gen));
+}
+
+MechanismTensors MultiHeadAttention::tensors_with_a() const {
+    MechanismTensors with = tensors_;
+    if (pair_norm2_.defined()) {
+        with.favor_a = Tensor::empty({config_.heads});  // new storage: a constant
+        for (int64_t head = 0; head < config_.heads; ++head)
+            with.favor_a.mutable_data()[head] =
+                float(favor_plus_plus_a(pair_norm2_.data()[head], head_dim_));
+    }
+    return with;
 }
 
 // x (B, L, D) → q, k, v (B, H, L, d) → attention → (B, L, D)
@@ -354,7 +446,7 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_mask) {
     };
     Tensor keys = w_k_.defined() ? heads(w_k_, b_k_) : Tensor();  // reformer: none
     // The mechanism as a function of every tensor that may need a gradient.
-    auto mechanism = [config = config_, tensors = tensors_, key_mask](const std::vector<Tensor>& in) {
+    auto mechanism = [config = config_, tensors = tensors_with_a(), key_mask](const std::vector<Tensor>& in) {
         MechanismTensors with = tensors;
         with.E = in[3], with.F = in[4];  // linformer's learned projections (else undefined)
         return attend(config, with, in[0], in[1], in[2], key_mask);
@@ -362,6 +454,12 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_mask) {
     std::vector<Tensor> inputs{heads(w_q_, b_q_), keys, heads(w_v_, b_v_), tensors_.E, tensors_.F};
     if (observer_) observer_(inputs[0], keys.defined() ? keys : inputs[0]);
     Tensor out = config_.recompute ? recompute(mechanism, inputs) : mechanism(inputs);
+    if (pair_norm2_.defined() && training()) {  // favor++: after this batch, for the next
+        std::vector<double> s = mean_pair_norm2(inputs[0], keys);
+        float* running = pair_norm2_.mutable_data();
+        for (int64_t head = 0; head < H; ++head)
+            running[head] = float(kPairNormMomentum * running[head] + (1 - kPairNormMomentum) * s[head]);
+    }
     out = reshape(permute(out, {0, 2, 1, 3}), {B, L, H * d});  // (B, L, D)
     return linear(out, w_out_, b_out_);
 }
@@ -377,7 +475,7 @@ Tensor decode_softmax(const Tensor& q, const Tensor& k, const Tensor& v, DecodeS
 
 // Per (batch, head), with c the running key stabiliser and c_k the new key's:
 //   c' = max(c, c_k),  S <- e^(c - c') S + e^(c_k - c') phi(k) v^T,  z <- the same with 1
-//   out = phi(q) S / max(phi(q) z, 1e-30)      (as in linear_attention)
+//   out = phi(q) S / phi(q) z, the denominator floored as in linear_attention
 // The sums are kept in double: they add up thousands of terms.
 Tensor decode_linear(const Tensor& phi_q, const Tensor& phi_k, const Tensor& key_log_scale,
                      const Tensor& v, DecodeState& state) {
@@ -412,8 +510,8 @@ Tensor decode_linear(const Tensor& phi_q, const Tensor& phi_k, const Tensor& key
             }
         }
         for (int64_t i = 0; i < d; ++i)
-            o[bh * d + i] =
-                float(numerator[i] / std::max(denominator, double(kSmallestDenominator)));
+            o[bh * d + i] = float(numerator[i] / (usable_denominator(float(denominator))
+                                                      ? denominator : double(kSmallestDenominator)));
     }
     return out;
 }
@@ -441,7 +539,7 @@ Tensor MultiHeadAttention::decode_step(const Tensor& x_t, DecodeState& state) co
     } else if (config_.mechanism == Mechanism::Reformer) {
         out = decode_lsh(q, v, tensors_.rotations, config_.chunk, state);
     } else {
-        LinearFeatures f = linear_features(config_, tensors_.features, q, k);
+        LinearFeatures f = linear_features(config_, tensors_with_a(), q, k);
         out = decode_linear(f.phi_q, f.phi_k, f.key_log_scale, v, state);
     }
     state.position++;

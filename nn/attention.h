@@ -43,9 +43,15 @@ Mechanism parse_mechanism(const std::string& name);  // throws pf::Error on an u
 std::string mechanism_name(Mechanism mechanism);
 bool uses_random_features(Mechanism mechanism);  // favor, trig, relu
 
+// The random features W: iid Gaussian rows, orthogonal rows (FAVOR+), or orthogonal rows
+// with FAVOR++'s variance-minimising map (favor only; below). Names: "iid", ...
+enum class FeatureKind { Iid, Orthogonal, Optimal };
+const std::vector<std::string>& feature_kind_names();
+
 // ---- feature maps: x (B, H, L, d), W (m, d) → phi (B, H, L, m) [trig: 2m] ----------
 constexpr float kReluEpsilon = 1e-3f;
-// Linear attention divides by max(denominator, this): see safe_divide in attention.cpp.
+// Linear attention floors denominators below this in magnitude to it: safe_divide in
+// attention.cpp.
 constexpr float kSmallestDenominator = 1e-30f;
 
 // The plain positive random features of the softmax kernel:
@@ -62,7 +68,7 @@ Tensor positive_random_features(const Tensor& x, const Tensor& W);
 // docs/favor.md). A denominator that underflowed is handled where it arises
 // (kSmallestDenominator). key_mask (B, L), for keys: padding is left out of the max.
 Tensor favor_features(const Tensor& x, const Tensor& W, bool is_query,
-                      const Tensor& key_mask = {});
+                      const Tensor& key_mask = {}, const Tensor& a = {});
 // Keys of causal attention: a stabiliser shared by all positions would let later keys
 // change earlier outputs (in float32 rounding, and by underflow when a later key is
 // much larger). Here c_j is the largest row value among keys 0..j (a prefix maximum),
@@ -73,7 +79,25 @@ struct CausalKeyFeatures {
     Tensor log_scale;  // c: (B, H, L), non-decreasing along L
 };
 CausalKeyFeatures favor_causal_key_features(const Tensor& k, const Tensor& W,
-                                            const Tensor& key_mask = {});
+                                            const Tensor& key_mask = {}, const Tensor& a = {});
+
+// FAVOR++ (Likhosherstov et al., NeurIPS 2022, "Chefs' Random Tables": optimal positive
+// random features). With w ~ N(0, I_d), any A < 1/4, B = sqrt(1 - 4A), D = (1 - 4A)^(d/4):
+//   f(w, x) = D exp(A |w|^2 + B w.x^ - |x^|^2 / 2),  E[f(w, q) f(w, k)] = exp(q^ . k^)
+// (the Gaussian integral of exp(2A |w|^2 + B w.(q^ + k^)) gives (1 - 4A)^(-d/2)
+// exp(|q^ + k^|^2 / 2)). A = 0 is FAVOR+. The second moment, finite for A < 1/8,
+//   D^4 (1 - 8A)^(-d/2) exp(2 (1 - 4A) |q^ + k^|^2 / (1 - 8A) - |q^|^2 - |k^|^2),
+// has its log, averaged over pairs with mean |q^ + k^|^2 = s, least at
+//   A = (1 - t) / 8,  t = ((d + 2s) + sqrt((d + 2s)^2 + 8 d s)) / (2d)  >= 1:
+// A <= 0 shrinks the features of long w, more so the longer the pairs' sum. s = 0 gives
+// A = 0. Attention uses the same map with one A per head (a (H) tensor for the feature
+// functions above; D cancels between numerator and denominator).
+double favor_plus_plus_a(double pair_norm2, int64_t d);
+// The unbiased map with its D: phi(x) = m^-1/2 [f(w_r, x)]_r, for one A (tests, approx).
+Tensor optimal_positive_random_features(const Tensor& x, const Tensor& W, double a);
+// s for each head: the mean over sequences and pairs (i, j) of |q^_i + k^_j|^2 =
+// mean |q^|^2 + mean |k^|^2 + 2 mean(q^) . mean(k^). q, k (B, H, L, d) → (H), doubles.
+std::vector<double> mean_pair_norm2(const Tensor& q, const Tensor& k);
 Tensor trig_features(const Tensor& x, const Tensor& W);
 Tensor relu_features(const Tensor& x, const Tensor& W);
 
@@ -97,7 +121,7 @@ struct AttentionConfig {
     Mechanism mechanism = Mechanism::Favor;
     bool causal = true;
     int64_t features = 128;                 // m (favor, trig, relu)
-    bool orthogonal = true;                 // orthogonal (rows of chi norms) or iid features
+    FeatureKind feature_kind = FeatureKind::Orthogonal;  // W's rows; favor++: FAVOR++'s map
     int64_t chunk = 64;                     // causal linear attention's blocks; reformer's chunks
     int64_t linformer_k = 256;              // k: rows of linformer's E and F
     int64_t hashes = 4;                     // reformer: rounds of hashing
@@ -116,6 +140,7 @@ struct MechanismTensors {
     Tensor features;   // favor, trig, relu: random features W (m, d)
     Tensor rotations;  // reformer: random rotations R (hashes, d, buckets / 2)
     Tensor E, F;       // linformer: learned projections of keys and values (k, max_length)
+    Tensor favor_a;    // favor++: FAVOR++'s A for each head (H), a constant
 };
 
 // Attention of per-head q, k, v (B, H, L, d) → (B, H, L, d) by config's mechanism, with
@@ -130,7 +155,7 @@ Tensor attend(const AttentionConfig& config, const MechanismTensors& tensors, co
 struct LinearFeatures {
     Tensor phi_q, phi_k, key_log_scale;
 };
-LinearFeatures linear_features(const AttentionConfig& config, const Tensor& features,
+LinearFeatures linear_features(const AttentionConfig& config, const MechanismTensors& tensors,
                                const Tensor& q, const Tensor& k, const Tensor& key_mask = {});
 
 // ---- recurrent decoding: one position at a time, q, k, v (B, H, 1, d) ----------------
@@ -180,12 +205,22 @@ public:
     DecodeState start_decoding() const;
     Tensor decode_step(const Tensor& x_t, DecodeState& state) const;
 
+    // favor++: the buffer "pair_norm2" (H), each head's running mean of s (see
+    // favor_plus_plus_a), from which A is computed. It starts at 0 (A = 0, FAVOR+); each
+    // forward in training mode moves it a tenth of the way to its batch's s after the
+    // batch is attended, so A depends on past batches only (causality holds) and not
+    // on the other sequences of the batch; evaluation and decoding use it as it is.
+    static constexpr double kPairNormMomentum = 0.9;
+
 private:
+    MechanismTensors tensors_with_a() const;  // tensors_ and, for favor++, A per head
+
     AttentionConfig config_;
     int64_t head_dim_;
     Tensor w_q_, w_k_, w_v_, w_out_;        // (D, D) each; reformer has no w_k_ (keys are queries)
     Tensor b_q_, b_k_, b_v_, b_out_;        // (D) each
     MechanismTensors tensors_;              // buffers (features, rotations) or parameters (E, F)
+    Tensor pair_norm2_;                     // favor++: running s per head (H)
     Observer observer_;
 };
 

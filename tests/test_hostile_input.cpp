@@ -137,6 +137,11 @@ TEST_CASE("hostile input: a sequence longer than the text, and a data file that 
     require_refused(run_bounded(kTinyText + " --data /dev/zero --out " + dir.file("zero")),
                     "/dev/zero: not a regular file");
     require_refused(run_bounded("build/ngram --data /dev/zero"), "/dev/zero");
+    // FAVOR++'s map is for favor only.
+    require_refused(run_bounded(kTinyText + " --data " + corpus + " --attention softmax "
+                                "--feature-kind favor++ --out " + dir.file("plusplus")),
+                    "favor++ features are for favor attention");
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("plusplus")));
 }
 
 TEST_CASE("hostile input: non-finite and out-of-range numbers are refused at parse time",

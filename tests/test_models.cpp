@@ -79,7 +79,7 @@ TEST_CASE("model settings survive a round trip through a checkpoint's map; bad o
           "named", "[models][settings]") {
     ModelConfig c = tiny_config("relu");
     c.dropout = 0.125f;
-    c.attention.orthogonal = false;
+    c.attention.feature_kind = nn::FeatureKind::Iid;
     c.image_height = 4, c.image_width = 4, c.image_channels = 1;
     SettingsMap map;
     model_settings().write(c, map);
@@ -92,7 +92,7 @@ TEST_CASE("model settings survive a round trip through a checkpoint's map; bad o
     model_settings().write(back, again);
     REQUIRE(again == map);
     REQUIRE(back.attention.mechanism == nn::Mechanism::Relu);
-    REQUIRE_FALSE(back.attention.orthogonal);
+    REQUIRE(back.attention.feature_kind == nn::FeatureKind::Iid);
 
     auto refused = [&](const std::string& key, const std::string& value) {
         SettingsMap bad = map;
@@ -130,7 +130,7 @@ TEST_CASE("checkpoints from before the settings table: model.orthogonal reads as
         REQUIRE(map.at("model.feature_kind") == kind);
         ModelConfig read;
         model_settings().read(map, "old.ckpt", read);
-        REQUIRE(read.attention.orthogonal == (kind == "orthogonal"));
+        REQUIRE((read.attention.feature_kind == nn::FeatureKind::Orthogonal) == (kind == "orthogonal"));
     }
     SettingsMap map{{"model.orthogonal", "2"}};
     REQUIRE_THROWS_WITH(upgrade_model_settings(map), Catch::Contains("model.orthogonal"));

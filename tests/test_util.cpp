@@ -623,7 +623,7 @@ TEST_CASE("flags are made from the settings table: values, defaults, checks", "[
     std::string help = parse({"--attention", "trig", "--feature-kind", "iid", "--dim", "020",
                               "--dropout", "0.25"}, config);
     REQUIRE(config.attention.mechanism == nn::Mechanism::Trig);
-    REQUIRE_FALSE(config.attention.orthogonal);
+    REQUIRE(config.attention.feature_kind == nn::FeatureKind::Iid);
     REQUIRE(config.attention.dim == 20);  // decimal, not octal
     REQUIRE(config.dropout == 0.25f);
     REQUIRE(config.layers == models::ModelConfig().layers);  // not given: the default

@@ -5,7 +5,8 @@
 // For d = 16 and L = 4096 (--quick: L = 512, 5 trials), draw Q, K, V with N(0, 1)
 // entries (Q and K: N(0, s^2) with --input-std s), compute exact softmax attention,
 // and the FAVOR approximation with m random features for m in {16, 32, 64, 128, 256},
-// for orthogonal and iid features, positive (FAVOR+) and trigonometric kernels. Each
+// for orthogonal and iid features, positive (FAVOR+) and trigonometric kernels, and
+// FAVOR++'s positive features (orthogonal rows; A from the trial's own Q and K). Each
 // trial draws new inputs and new features, and measures two errors with each draw:
 //   - of the attention output (normalised): the mean over L x d of its squared error;
 //   - of the attention matrix's entries (unnormalised) A_ij = exp(q^_i . k^_j), q^ = d^-1/4 q,
@@ -22,8 +23,9 @@
 // for orthogonal rows) and a PNG of two log-log panels (outputs; entries, measured solid
 // and predicted dashed). Ends with `result: ...`: the errors at the largest m, whether
 // orthogonal positive features are the most accurate at every m and trig ones the least,
-// the log-log slope of the error in m (-1 means "falls as 1/m"), and the entries' errors
-// at the largest m, measured and predicted.
+// the log-log slope of the error in m (-1 means "falls as 1/m"), the entries' errors
+// at the largest m, measured and predicted, and FAVOR++'s A and its errors against
+// FAVOR+'s (orthogonal positive) at every m.
 #include "engine/ops.h"
 #include "nn/attention.h"
 #include "nn/feature_error.h"
@@ -57,8 +59,9 @@ struct Settings {
 };
 
 struct Variant {
-    std::string features, kernel;  // "orthogonal" | "iid", "positive" | "trig"
+    std::string features, kernel;  // "orthogonal" | "iid" | "favor++", "positive" | "trig"
     bool iid() const { return features == "iid"; }
+    bool optimal() const { return features == "favor++"; }
     bool positive() const { return kernel == "positive"; }
     std::string name() const { return features + " " + kernel; }
 };
@@ -66,7 +69,9 @@ struct Variant {
 // The numbers of random features m, and the kinds of features compared at each.
 const std::vector<int64_t> kFeatureCounts = {16, 32, 64, 128, 256};
 const std::vector<Variant> kVariants = {
-    {"orthogonal", "positive"}, {"iid", "positive"}, {"orthogonal", "trig"}, {"iid", "trig"}};
+    {"orthogonal", "positive"}, {"iid", "positive"}, {"orthogonal", "trig"}, {"iid", "trig"},
+    {"favor++", "positive"}};
+constexpr size_t kFavorPlusPlus = 4;  // its index in kVariants
 // The entries of A compared: the first P = 256 queries against the first P keys.
 constexpr int64_t kEntryRows = 256;
 
@@ -167,16 +172,22 @@ EntryErrors lemma_for_one_row(const Trial& t, bool positive) {
 
 // W (m, d): orthogonal or iid rows, as the variant says.
 Tensor draw_features(const Variant& variant, int64_t m, int64_t dim, Generator& gen) {
-    return variant.features == "orthogonal" ? gaussian_orthogonal_matrix(m, dim, gen)
-                                            : gaussian_iid_matrix(m, dim, gen);
+    return variant.iid() ? gaussian_iid_matrix(m, dim, gen) : gaussian_orthogonal_matrix(m, dim, gen);
+}
+
+// FAVOR++'s A for a trial: from the mean |q^_i + k^_j|^2 over all its pairs.
+double trial_favor_a(const Trial& t) {
+    return favor_plus_plus_a(mean_pair_norm2(t.q, t.k)[0], t.q.shape().back());
 }
 
 // The mean squared error of the output of linear attention with features W (m, d).
 double output_error(const Trial& t, const Variant& variant, const Tensor& W) {
     Tensor phi_q, phi_k;
     if (variant.positive()) {
-        phi_q = favor_features(t.q, W, true);
-        phi_k = favor_features(t.k, W, false);
+        Tensor a;  // favor++: A for the one head
+        if (variant.optimal()) a = Tensor::full({1}, float(trial_favor_a(t)));
+        phi_q = favor_features(t.q, W, true, {}, a);
+        phi_k = favor_features(t.k, W, false, {}, a);
     } else {
         phi_q = trig_features(t.q, W);
         phi_k = trig_features(t.k, W);
@@ -187,10 +198,11 @@ double output_error(const Trial& t, const Variant& variant, const Tensor& W) {
 
 // The mean squared error of the estimated entries phi(q_i) . phi(k_j) against A_ij over
 // the P x P pairs (all, and the smaller half), with the plain feature maps:
-// favor_features' stabiliser would scale every entry (it cancels only in the output) and
-// its eps would bias them. phi: (1, 1, P, m) [trig: 2m]; the estimates (1, 1, P, P).
+// favor_features' stabiliser would scale every entry (it cancels only in the output).
+// phi: (1, 1, P, m) [trig: 2m]; the estimates (1, 1, P, P).
 EntryErrors entry_error(const Trial& t, const Variant& variant, const Tensor& W) {
     auto phi = [&](const Tensor& x) {
+        if (variant.optimal()) return optimal_positive_random_features(x, W, trial_favor_a(t));
         return variant.positive() ? positive_random_features(x, W) : trig_features(x, W);
     };
     Tensor diff = sub(matmul(phi(t.q_rows), phi(t.k_rows), false, true), t.exact_entries);
@@ -357,7 +369,7 @@ void print_result(const Summary& summary) {
     const Means& means = summary.output;
     bool orthogonal_positive_lowest = true, trig_highest = true;
     for (size_t mi = 0; mi < kFeatureCounts.size(); ++mi) {
-        for (size_t vi = 1; vi < kVariants.size(); ++vi)
+        for (size_t vi = 1; vi < kFavorPlusPlus; ++vi)  // FAVOR+'s rivals in the paper
             orthogonal_positive_lowest &= means[0][mi] < means[vi][mi];
         double worst_positive = std::max(means[0][mi], means[1][mi]);
         trig_highest &= std::min(means[2][mi], means[3][mi]) > worst_positive;

@@ -285,6 +285,11 @@ void build_run(Run& run) {
     models::configure_model(o.model, o.task, run.task->image_shape());
     o.model.attention.recompute = o.recompute;
     o.model.validate();
+    // favor++'s running statistic moves with each process's own batches: the processes'
+    // models would drift apart (it is not summed across them yet).
+    PF_CHECK(o.model.attention.feature_kind != nn::FeatureKind::Optimal || run.processes.size() == 1,
+             "--feature-kind favor++ trains in one process only ({} were started)",
+             run.processes.size());
     run.gens = std::make_unique<Generators>(o.seed);
     Generator init(o.seed * 4);
     run.model = std::make_unique<models::SequenceModel>(o.model, init, run.gens->dropout);
