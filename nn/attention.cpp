@@ -91,6 +91,15 @@ struct FavorExponents {
     Tensor u, h;  // u = W x^ (B, H, L, m), h = |x^|^2 / 2 (B, H, L, 1)
 };
 
+// |w_r|^2 for each row of W (m, d).
+std::vector<double> squared_row_norms(const Tensor& W) {
+    const int64_t m = W.shape()[0], d = W.shape()[1];
+    std::vector<double> norms(m, 0.0);
+    for (int64_t r = 0; r < m; ++r)
+        for (int64_t i = 0; i < d; ++i) norms[r] += double(W.data()[r * d + i]) * W.data()[r * d + i];
+    return norms;
+}
+
 // FAVOR++ with a (H): u = B_h W x^ + A_h |w_r|^2 instead, per head h (D left out).
 FavorExponents favor_exponents(const Tensor& x, const Tensor& W, const Tensor& a = {}) {
     const int64_t d = x.shape().back();
@@ -100,15 +109,12 @@ FavorExponents favor_exponents(const Tensor& x, const Tensor& W, const Tensor& a
         const int64_t H = a.numel(), m = W.shape()[0];
         PF_CHECK(x.dim() == 4 && x.shape()[1] == H, "favor++: {} values of A for input {}", H,
                  shape_str(x.shape()));
+        const std::vector<double> w2 = squared_row_norms(W);
         Tensor scale = Tensor::empty({1, H, 1, 1}), bias = Tensor::empty({1, H, 1, m});
         for (int64_t head = 0; head < H; ++head) {
-            const float A = a.data()[head];
-            scale.mutable_data()[head] = std::sqrt(1.0f - 4.0f * A);
-            for (int64_t r = 0; r < m; ++r) {
-                float w2 = 0;
-                for (int64_t i = 0; i < d; ++i) w2 += W.data()[r * d + i] * W.data()[r * d + i];
-                bias.mutable_data()[head * m + r] = A * w2;
-            }
+            const double A = a.data()[head];
+            scale.mutable_data()[head] = float(std::sqrt(1 - 4 * A));  // B
+            for (int64_t r = 0; r < m; ++r) bias.mutable_data()[head * m + r] = float(A * w2[r]);
         }
         u = add(mul(u, scale), bias);
     }
@@ -182,28 +188,25 @@ double favor_plus_plus_a(double pair_norm2, int64_t d) {
 Tensor optimal_positive_random_features(const Tensor& x, const Tensor& W, double a) {
     PF_CHECK(a < 0.25, "favor++: A = {} is not below 1/4", a);
     const int64_t m = W.shape()[0], d = W.shape()[1];
-    Tensor w2 = Tensor::empty({m});  // A |w_r|^2 + (d / 4) ln(1 - 4A) - ln(m) / 2
-    for (int64_t r = 0; r < m; ++r) {
-        double norm2 = 0;
-        for (int64_t i = 0; i < d; ++i) norm2 += double(W.data()[r * d + i]) * W.data()[r * d + i];
-        w2.mutable_data()[r] =
-            float(a * norm2 + 0.25 * double(d) * std::log(1 - 4 * a) - 0.5 * std::log(double(m)));
-    }
+    const std::vector<double> w2 = squared_row_norms(W);
+    Tensor bias = Tensor::empty({m});  // A |w_r|^2 + (d / 4) ln(1 - 4A) - ln(m) / 2
+    for (int64_t r = 0; r < m; ++r)
+        bias.mutable_data()[r] =
+            float(a * w2[r] + 0.25 * double(d) * std::log(1 - 4 * a) - 0.5 * std::log(double(m)));
     Tensor xs = scaled_input(x);
     Tensor u = mul_scalar(matmul(xs, W, false, true), float(std::sqrt(1 - 4 * a)));
     Tensor h = mul_scalar(sum(mul(xs, xs), -1, /*keepdim=*/true), 0.5f);
-    return exp(add(sub(u, h), w2));
+    return exp(add(sub(u, h), bias));
 }
 
 std::vector<double> mean_pair_norm2(const Tensor& q, const Tensor& k) {
     PF_CHECK(q.dim() == 4 && q.shape() == k.shape(), "mean_pair_norm2: q {} and k {} differ",
              shape_str(q.shape()), shape_str(k.shape()));
     const int64_t B = q.shape()[0], H = q.shape()[1], L = q.shape()[2], d = q.shape()[3];
-    const Tensor &qc = q, &kc = k;  // tensors are contiguous
     std::vector<double> s(H, 0.0), q_mean(d), k_mean(d);
     for (int64_t b = 0; b < B; ++b)
         for (int64_t head = 0; head < H; ++head) {
-            const float *qp = qc.data() + (b * H + head) * L * d, *kp = kc.data() + (b * H + head) * L * d;
+            const float *qp = q.data() + (b * H + head) * L * d, *kp = k.data() + (b * H + head) * L * d;
             double norms = 0;
             std::fill(q_mean.begin(), q_mean.end(), 0.0);
             std::fill(k_mean.begin(), k_mean.end(), 0.0);

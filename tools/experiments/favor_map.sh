@@ -24,16 +24,22 @@ mkdir -p results runs/favor-map
 # The held-out bits per byte of a run (cached beside its checkpoint).
 score() {
   local run=$1
-  [ -f "$run/heldout.txt" ] || build/eval --ckpt "$run/model.ckpt" | tail -1 |
-    sed -n 's/.*bits_per_byte=\([0-9.]*\).*/\1/p' > "$run/heldout.txt"
+  if [ ! -s "$run/heldout.txt" ]; then
+    build/eval --ckpt "$run/model.ckpt" | tail -1 |
+      sed -n 's/.*bits_per_byte=\([0-9.]*\).*/\1/p' > "$run/heldout.tmp"
+    mv "$run/heldout.tmp" "$run/heldout.txt"
+  fi
   cat "$run/heldout.txt"
 }
 # Lemma 2's relative RMS error of an entry, the largest over layers.
 lemma2() {
   local run=$1
-  [ -f "$run/lemma2.txt" ] || build/eval --ckpt "$run/model.ckpt" --attention-shift |
-    sed -n 's/.*relative RMS error of an entry \([0-9.e+]*\).*/\1/p' |
-    sort -g | tail -1 > "$run/lemma2.txt"
+  if [ ! -s "$run/lemma2.txt" ]; then
+    build/eval --ckpt "$run/model.ckpt" --attention-shift |
+      sed -n 's/.*relative RMS error of an entry \([0-9.e+]*\).*/\1/p' |
+      sort -g | tail -1 > "$run/lemma2.tmp"
+    mv "$run/lemma2.tmp" "$run/lemma2.txt"
+  fi
   cat "$run/lemma2.txt"
 }
 
