@@ -216,6 +216,9 @@ Measurements measure_errors(const Settings& s) {
     r.output = r.entries = r.small_entries =
         Errors(kVariants.size(), std::vector<std::vector<double>>(kFeatureCounts.size()));
     Generator gen(s.seed);
+    // FAVOR++ draws its features from a stream of its own: adding it left every other
+    // variant's draws, and so its numbers, as they were.
+    Generator favor_plus_plus_gen(s.seed + 1000003);
     ProgressBar progress(s.trials, "approx");
     for (int trial = 0; trial < s.trials; ++trial) {
         Trial t = draw_trial(s, gen);
@@ -223,7 +226,8 @@ Measurements measure_errors(const Settings& s) {
         r.lemma_trig.push_back(lemma_for_one_row(t, false));
         for (size_t vi = 0; vi < kVariants.size(); ++vi)
             for (size_t mi = 0; mi < kFeatureCounts.size(); ++mi) {
-                Tensor W = draw_features(kVariants[vi], kFeatureCounts[mi], s.dim, gen);
+                Tensor W = draw_features(kVariants[vi], kFeatureCounts[mi], s.dim,
+                                         vi == kFavorPlusPlus ? favor_plus_plus_gen : gen);
                 r.output[vi][mi].push_back(output_error(t, kVariants[vi], W));
                 EntryErrors entries = entry_error(t, kVariants[vi], W);
                 r.entries[vi][mi].push_back(entries.all);
