@@ -91,7 +91,7 @@ kinds=($FEATURE_KINDS)
   echo "set output 'results/favor_map.png'"
   echo "set multiplot layout 1,${#kinds[@]} title 'Held-out bits per byte: gap to softmax (%), after $STEPS steps'"
   echo "set xlabel 'random features m'; set ylabel 'head width d'"
-  echo "set cbrange [0:20]; set cblabel 'gap (%)'; set palette defined (0 '#1a9850', 5 '#fee08b', 10 '#fc8d59', 20 '#d73027')"
+  echo "set cbrange [-2:10]; set cblabel 'gap (%)'; set palette defined (-2 '#4575b4', 0 '#1a9850', 3 '#fee08b', 6 '#fc8d59', 10 '#d73027')"
   echo "unset key; set tics nomirror"
   for kind in "${kinds[@]}"; do
     echo "set title '--feature-kind $kind'"
