@@ -1,21 +1,17 @@
-// checkpoint.cpp — atomic file writes, and the checkpoint format of checkpoint.h:
-// a ByteWriter that serialises, a ByteReader that parses and checks every length
-// against the bytes that remain, and the module/generator helpers.
+// checkpoint.cpp — the checkpoint format of checkpoint.h: a ByteWriter that serialises,
+// a ByteReader that parses and checks every length against the bytes that remain, and
+// the module/generator helpers. The file itself is read and written by engine/files.
 #include "nn/checkpoint.h"
 
+#include "engine/files.h"
 #include "engine/ops.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <bit>
-#include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <set>
 #include <vector>
 
@@ -36,8 +32,6 @@ constexpr size_t kMinimumBytes = kHeaderBytes + 3 * 8 + kChecksumBytes;
 uint32_t crc32_of(const char* data, size_t size) {
     return uint32_t(crc32_z(0L, reinterpret_cast<const Bytef*>(data), size));
 }
-
-std::string errno_text() { return std::strerror(errno); }
 
 // ---- serialising ----------------------------------------------------------------------
 
@@ -109,36 +103,6 @@ private:
     const std::string& file_;
 };
 
-// The whole file, or pf::Error naming it.
-std::string read_file(const std::string& path) {
-    // Look before opening: open(2) on a FIFO blocks until a writer comes, maybe never.
-    struct stat info {};
-    PF_CHECK(::stat(path.c_str(), &info) == 0, "checkpoint {}: cannot open: {}", path,
-             errno_text());
-    PF_CHECK(S_ISREG(info.st_mode), "checkpoint {}: not a regular file", path);
-    // O_NONBLOCK too, in case a FIFO took the file's place since: a regular file ignores it.
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    PF_CHECK(fd >= 0, "checkpoint {}: cannot open: {}", path, errno_text());
-    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-        ::close(fd);
-        throw Error(fmt::format("checkpoint {}: not a regular file", path));
-    }
-    std::string bytes(size_t(info.st_size), '\0');
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            std::string why = n < 0 ? errno_text() : "the file shrank while being read";
-            ::close(fd);
-            throw Error(fmt::format("checkpoint {}: read failed: {}", path, why));
-        }
-        done += size_t(n);
-    }
-    ::close(fd);
-    return bytes;
-}
-
 }  // namespace
 
 // ---- Checkpoint -----------------------------------------------------------------------
@@ -171,63 +135,6 @@ const Tensor& Checkpoint::tensor(const std::string& name) const {
     const Tensor* found = find_tensor(name);
     PF_CHECK(found != nullptr, "{}: tensor {} is missing", describe(), name);
     return *found;
-}
-
-// ---- atomic write ---------------------------------------------------------------------
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-    // rename(2) replaces whatever has the name: a device node, a FIFO, a symbolic link.
-    // Only a regular file (or nothing) may be replaced; lstat does not follow links.
-    struct stat existing {};
-    if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
-        const char* kind = S_ISLNK(existing.st_mode)   ? "a symbolic link"
-                           : S_ISDIR(existing.st_mode) ? "a directory"
-                           : S_ISFIFO(existing.st_mode) ? "a FIFO"
-                           : S_ISCHR(existing.st_mode) || S_ISBLK(existing.st_mode) ? "a device"
-                                                                                     : "a socket";
-        throw Error(fmt::format("cannot write {}: it is {}, not a regular file (refusing to "
-                                "rename over it)", path, kind));
-    }
-    // mkstemp fills in the X's with a name no other file has, and creates it.
-    std::string temp_path = path + ".tmp.XXXXXX";
-    int fd = ::mkstemp(temp_path.data());
-    PF_CHECK(fd >= 0, "cannot write {}: cannot create a temporary file beside it: {}", path,
-             errno_text());
-    // Any failure from here on: close, remove the temporary file, report.
-    auto fail = [&](const std::string& what) {
-        std::string why = errno_text();
-        if (fd >= 0) ::close(fd);
-        ::unlink(temp_path.c_str());
-        throw Error(fmt::format("cannot write {}: {} failed: {}", path, what, why));
-    };
-
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n == 0) errno = EIO;  // no progress and no error code: should not happen
-        if (n <= 0) fail(fmt::format("writing {} bytes", bytes.size()));
-        done += size_t(n);
-    }
-    // Unbuffered write(2), so nothing to fflush; fsync puts the bytes on the disk
-    // before the rename makes them visible under the real name.
-    if (::fchmod(fd, 0644) != 0) fail("fchmod");
-    if (::fsync(fd) != 0) fail("fsync");
-    int closing = fd;
-    fd = -1;
-    if (::close(closing) != 0) fail("close");
-    if (::rename(temp_path.c_str(), path.c_str()) != 0) fail("rename");
-
-    // The rename itself is durable only once the directory is synced.
-    std::filesystem::path directory = std::filesystem::path(path).parent_path();
-    if (directory.empty()) directory = std::filesystem::path(".");
-    int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    PF_CHECK(dir_fd >= 0, "cannot write {}: opening its directory to fsync failed: {}", path,
-             errno_text());
-    int synced = ::fsync(dir_fd);
-    std::string why = errno_text();
-    ::close(dir_fd);
-    PF_CHECK(synced == 0, "cannot write {}: fsync of its directory failed: {}", path, why);
 }
 
 // ---- save -----------------------------------------------------------------------------
@@ -264,7 +171,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
 
     out.patch<uint64_t>(kFileSizeOffset, out.bytes().size() + kChecksumBytes);
     out.put<uint32_t>(crc32_of(out.bytes().data(), out.bytes().size()));
-    write_file_atomic(path, out.bytes());
+    write_file(path, out.bytes());
 }
 
 // ---- load -----------------------------------------------------------------------------

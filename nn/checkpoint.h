@@ -73,18 +73,7 @@ struct Checkpoint {
     std::string describe() const;
 };
 
-// Writes `bytes` to `path` so that path holds either its old content or all of the
-// new, never a mix: write to a unique temporary file beside it (path.tmp.XXXXXX),
-// fsync it, rename it over path, fsync the directory. On failure the temporary file
-// is removed, the previous file is untouched, and pf::Error names the path. The new
-// file gets mode 0644.
-// The rename replaces a regular file or nothing: if `path` exists as anything else — a
-// device such as /dev/full, a FIFO, a directory, or a symbolic link (even one to a
-// regular file: the link would be replaced, not its target) — it is refused before
-// anything is written, with pf::Error naming the path.
-void write_file_atomic(const std::string& path, const std::string& bytes);
-
-// Serialises (the layout above) and writes atomically. Throws pf::Error on an
+// Serialises (the layout above) and writes atomically (pf::write_file). Throws pf::Error on an
 // undefined tensor, a duplicate tensor name, or a failed write.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 

@@ -8,7 +8,7 @@
 
 #include "engine/random.h"
 #include "models/task.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 
 #include <catch2/catch.hpp>
 #include <sys/wait.h>

@@ -9,7 +9,7 @@
 #include "engine/blas.h"
 #include "engine/cpu_features.h"
 #include "tools/util/csv.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 #include "tools/util/plot.h"
 #include "tools/util/result.h"
 

@@ -9,7 +9,7 @@
 #include "tools/data/images.h"
 #include "tools/data/ngram.h"
 #include "tools/data/text.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

@@ -10,7 +10,7 @@
 #include "models/trained_model.h"
 #include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,25 +63,25 @@ bool is_fifo(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("write_file_atomic replaces a regular file or nothing: links and FIFOs are refused",
+TEST_CASE("write_file replaces a regular file or nothing: links and FIFOs are refused",
           "[hostile][nn]") {
     TempDir dir;
     std::string target = dir.file("target.txt"), link = dir.file("link.txt");
     write_file(target, "kept");
     fs::create_symlink(target, link);
-    REQUIRE_THROWS_WITH(nn::write_file_atomic(link, "new"),
+    REQUIRE_THROWS_WITH(write_file(link, "new"),
                         Catch::Contains(link) && Catch::Contains("symbolic link"));
     REQUIRE(fs::is_symlink(link));
     REQUIRE(read_file(target) == "kept");
 
     std::string fifo = dir.file("fifo");
     REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
-    REQUIRE_THROWS_WITH(nn::write_file_atomic(fifo, "new"),
+    REQUIRE_THROWS_WITH(write_file(fifo, "new"),
                         Catch::Contains(fifo) && Catch::Contains("FIFO"));
     REQUIRE(is_fifo(fifo));
 
     // Nothing was left beside them, and a regular file is still replaced.
-    nn::write_file_atomic(target, "new");
+    write_file(target, "new");
     REQUIRE(read_file(target) == "new");
     auto entries = std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator());
     REQUIRE(entries == 3);  // target.txt, link.txt, fifo
@@ -332,4 +332,32 @@ TEST_CASE("--resume refuses flags that contradict the run, works from any folder
     REQUIRE(nn::load_checkpoint(out + "/model.ckpt").step == 3);
     REQUIRE_FALSE(fs::exists(out + "/model.ckpt.tmp.Ab12Cd"));
     REQUIRE(read_file(out + "/notes.txt") == "mine");
+}
+
+TEST_CASE("a run's outputs never follow a planted link: --resume refuses and leaves the "
+          "targets alone", "[hostile][training][programs]") {
+    TempDir dir;
+    const std::string out = dir.file("run");
+    Command first = run(train_command(write_corpus(dir), out) + " --stop-after 1");
+    INFO(first.output);
+    REQUIRE(first.exit_code == 0);
+    for (const std::string name : {"loss.png", "summary.json", "log.csv", "train.lock"}) {
+        INFO(name);
+        const std::string precious = dir.file("precious-" + name), planted = out + "/" + name;
+        write_file(precious, "precious");
+        if (fs::exists(planted)) fs::remove(planted);
+        fs::create_symlink(precious, planted);
+        Command c = run("build/train --resume --steps 2 --out " + out);
+        INFO(c.output);
+        REQUIRE(c.exit_code == 2);
+        REQUIRE_THAT(c.output, Catch::Contains(planted) && Catch::Contains("symbolic link"));
+        REQUIRE(read_file(precious) == "precious");
+        REQUIRE(nn::load_checkpoint(out + "/model.ckpt").step == 1);
+        fs::remove(planted);
+    }
+    // With the links gone (and no log: a new one is started), the run finishes.
+    Command resumed = run("build/train --resume --steps 2 --out " + out);
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    REQUIRE(nn::load_checkpoint(out + "/model.ckpt").step == 2);
 }

@@ -10,7 +10,7 @@
 #include "engine/random.h"
 #include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 #include "tools/util/result.h"
 
 #include <string>

@@ -9,7 +9,7 @@
 #include "tools/training/tasks.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 
 #include <stb/stb_image.h>
 #include <sys/wait.h>

@@ -9,7 +9,7 @@
 #include "models/trained_model.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 
 #include <filesystem>
 

@@ -6,7 +6,7 @@
 #include "models/sequence_model.h"
 #include "tools/util/cli.h"
 #include "tools/util/csv.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 #include "tools/util/format.h"
 #include "tools/util/json.h"
 #include "tools/util/plot.h"

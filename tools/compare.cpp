@@ -12,7 +12,7 @@
 #include "engine/error.h"
 #include "tools/util/cli.h"
 #include "tools/util/csv.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 #include "tools/util/json.h"
 #include "tools/util/plot.h"
 #include "tools/util/result.h"

@@ -2,7 +2,7 @@
 #include "tools/data/fasta.h"
 
 #include "engine/error.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 
 #include <algorithm>
 #include <array>

@@ -2,8 +2,7 @@
 #include "tools/data/images.h"
 
 #include "engine/error.h"
-#include "tools/util/files.h"
-#include "nn/checkpoint.h"
+#include "engine/files.h"
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
@@ -283,7 +282,7 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t width, in
     int ok = stbi_write_png_to_func(append, &png, int(width), int(height), int(channels), pixels,
                                     int(width * channels));
     PF_CHECK(ok != 0, "{}: PNG encoding failed", path);
-    nn::write_file_atomic(path, png);
+    write_file(path, png);
 }
 
 void write_image_grid(const std::string& path, const std::vector<std::vector<uint8_t>>& images,

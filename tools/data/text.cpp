@@ -2,7 +2,7 @@
 #include "tools/data/text.h"
 
 #include "engine/error.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 
 #include <algorithm>
 #include <filesystem>

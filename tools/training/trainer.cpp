@@ -13,7 +13,7 @@
 #include "tools/training/tasks.h"
 #include "tools/util/blas_kernel.h"
 #include "tools/util/csv.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 #include "tools/util/json.h"
 #include "tools/util/plot.h"
 #include "tools/util/progress.h"
@@ -147,19 +147,6 @@ std::string absolute_data_spec(models::TaskKind task, const std::string& spec) {
         begin = comma + 1;
     }
     return joined;
-}
-
-// Removes the temporary files that saves of `checkpoint_path` interrupted by a crash
-// left beside it (path.tmp.XXXXXX, see nn::write_file_atomic). Only while the run
-// folder is locked: no other process can be writing one then.
-void remove_stale_temporary_files(const std::string& checkpoint_path) {
-    const fs::path checkpoint(checkpoint_path);
-    const std::string prefix = checkpoint.filename().string() + ".tmp.";
-    std::vector<fs::path> stale;
-    for (const auto& entry : fs::directory_iterator(checkpoint.parent_path()))
-        if (entry.path().filename().string().rfind(prefix, 0) == 0 && entry.is_regular_file())
-            stale.push_back(entry.path());
-    for (const fs::path& path : stale) fs::remove(path);
 }
 
 // Keeps the log rows up to `step` (a crash may have logged steps after the checkpoint).
@@ -309,6 +296,10 @@ void open_run_folder(Run& run) {
         PF_CHECK(o.resume || !fs::exists(run.checkpoint_path),
                  "{} already holds a run (model.ckpt): pass --resume to continue it, or choose "
                  "another --out", o.out);
+        // Every file the run writes is a regular file or nothing (engine/files.h), checked
+        // before the first step rather than after the last.
+        for (const char* name : {"model.ckpt", "log.csv", "summary.json", "loss.png"})
+            check_replaceable((fs::path(o.out) / name).string());
         remove_stale_temporary_files(run.checkpoint_path);
     }
     if (o.resume) {

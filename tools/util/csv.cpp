@@ -2,7 +2,6 @@
 #include "tools/util/csv.h"
 
 #include "engine/error.h"
-#include "tools/util/files.h"
 #include "tools/util/format.h"
 
 #include <fmt/format.h>
@@ -88,6 +87,12 @@ std::string join_fields(const std::vector<std::string>& fields) {
     return text;
 }
 
+// One record as a line. A lone empty field would be a blank line, which readers skip:
+// it is quoted.
+std::string record_line(const std::vector<std::string>& fields) {
+    return (fields.size() == 1 && fields[0].empty() ? "\"\"" : join_fields(fields)) + "\n";
+}
+
 }  // namespace
 
 std::string csv_field(const std::string& text) {
@@ -103,32 +108,26 @@ std::string csv_field(const std::string& text) {
 CsvWriter::CsvWriter(std::string path, std::vector<std::string> header, Mode mode)
     : path_(std::move(path)), header_(std::move(header)) {
     PF_CHECK(!header_.empty(), "{}: a CSV file needs at least one column", path_);
-    create_parent_directories(path_);
-
     std::error_code error;
-    bool keep_existing = mode == Mode::Append && fs::file_size(path_, error) > 0 && !error;
+    bool keep_existing = mode == Mode::Append && fs::exists(path_, error);
     if (keep_existing) {
-        std::string text = read_file(path_);
+        std::string text = read_file(path_);  // refuses what is not a regular file
         // A crash in the middle of a row leaves a partial last line: drop it. With no
         // complete line at all, not even the header made it, so start afresh.
         size_t last_newline = text.rfind('\n');
         size_t complete = last_newline == std::string::npos ? 0 : last_newline + 1;
-        if (complete < text.size()) {
-            fs::resize_file(path_, complete, error);
-            PF_CHECK(!error, "{}: cannot cut off a partial last line: {}", path_, error.message());
-            text.resize(complete);
-        }
-        std::vector<Record> first = parse_records(text, path_, 1);
+        std::vector<Record> first = parse_records(text.substr(0, complete), path_, 1);
         keep_existing = !first.empty();
-        if (keep_existing)
+        if (keep_existing) {
             PF_CHECK(first[0].fields == header_,
                      "{}: the file has the columns {} but this run writes {}; write to a new "
                      "file or delete this one",
                      path_, join_fields(first[0].fields), join_fields(header_));
+            if (complete < text.size()) write_file(path_, text.substr(0, complete));
+        }
     }
-    out_.open(path_, keep_existing ? std::ios::app : std::ios::trunc);
-    PF_CHECK(out_, "{}: cannot open for writing: {}", path_, std::strerror(errno));
-    if (!keep_existing) write_record(header_);
+    if (!keep_existing) write_file(path_, record_line(header_));
+    out_ = std::make_unique<AppendFile>(path_);
 }
 
 void CsvWriter::row(const std::vector<double>& values) {
@@ -145,10 +144,7 @@ void CsvWriter::row(const std::vector<std::string>& fields) {
 }
 
 void CsvWriter::write_record(const std::vector<std::string>& fields) {
-    // A lone empty field would be a blank line, which readers skip: quote it.
-    std::string line = fields.size() == 1 && fields[0].empty() ? "\"\"" : join_fields(fields);
-    out_ << line << '\n' << std::flush;  // flushed, so a crash keeps every finished row
-    PF_CHECK(out_, "{}: write failed: {}", path_, std::strerror(errno));
+    out_->write(record_line(fields));  // at once, so a crash keeps every finished row
 }
 
 size_t CsvTable::column(const std::string& name) const {

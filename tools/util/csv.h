@@ -7,16 +7,19 @@
 //   CsvTable table = read_csv("runs/austen/log.csv");
 //   std::vector<double> loss = table.numbers("loss");   // for plots and tests
 //
-// The writer creates the parent directories and flushes after every row, so a run
-// that crashes keeps every row written before. In Append mode (resumed training) an
+// The writer creates the parent directories and writes every row at once, so a run
+// that crashes keeps every row written before; it never writes through a symbolic link
+// (engine/files.h: the header is written atomically, rows appended). In Append mode (resumed training) an
 // existing file is kept if its header is the same, and rows go on after its last
 // complete line; a different header is an error rather than a mixed-up table.
 // Fields holding a comma, a quote or a line break are quoted as RFC 4180 says
 // ("say ""hi"", then go"); read_csv undoes that.
 #pragma once
 
-#include <fstream>
+#include "engine/files.h"
+
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,7 +48,7 @@ private:
 
     std::string path_;
     std::vector<std::string> header_;
-    std::ofstream out_;
+    std::unique_ptr<AppendFile> out_;
 };
 
 struct CsvTable {

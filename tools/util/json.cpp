@@ -1,7 +1,7 @@
 // json.cpp — escaping, number formatting and indentation for JsonObject (see json.h).
 #include "tools/util/json.h"
 
-#include "tools/util/files.h"
+#include "engine/files.h"
 #include "tools/util/format.h"
 
 #include <fmt/format.h>

@@ -2,7 +2,7 @@
 #include "tools/util/plot.h"
 
 #include "engine/error.h"
-#include "tools/util/files.h"
+#include "engine/files.h"
 #include "tools/util/format.h"
 
 #include <fmt/format.h>
@@ -167,12 +167,15 @@ void plot_png(const std::string& png_path, const PlotSpec& plot) {
 }
 
 void plot_png_panels(const std::string& png_path, const std::vector<PlotSpec>& panels) {
-    std::string script = gnuplot_script(png_path, panels);  // bad input fails before anything runs
+    check_output_path(png_path, "plot");
+    PF_CHECK(!panels.empty(), "{}: a plot needs at least one panel", png_path);
+    // gnuplot draws into a scratch folder; the image then replaces png_path atomically
+    // (engine/files.h), so a plot never writes through a link planted under its name.
+    TempDir scratch("pf-plot");
+    const std::string drawn_path = scratch.file("plot.png");
+    std::string script = gnuplot_script(drawn_path, panels);  // bad input fails before anything runs
     PF_CHECK(gnuplot_available(), "{}: cannot draw the plot: gnuplot is not installed "
              "(on Debian: apt-get install gnuplot-nox)", png_path);
-    create_parent_directories(png_path);
-
-    TempDir scratch("pf-plot");
     std::string script_path = scratch.file("plot.gp"), errors_path = scratch.file("errors.txt");
     write_file(script_path, script);
     std::string command =
@@ -185,8 +188,9 @@ void plot_png_panels(const std::string& png_path, const std::vector<PlotSpec>& p
         throw Error(fmt::format("{}: gnuplot failed (status {}): {}", png_path, status, errors));
     }
     std::error_code error;
-    PF_CHECK(std::filesystem::file_size(png_path, error) > 0 && !error,
+    PF_CHECK(std::filesystem::file_size(drawn_path, error) > 0 && !error,
              "{}: gnuplot succeeded but wrote no image", png_path);
+    write_file(png_path, read_file(drawn_path));
 }
 
 }  // namespace pf
