@@ -7,10 +7,11 @@
 // The program tests run the binaries under build/ (make test builds them first).
 #include "programs.h"
 
+#include "engine/files.h"
 #include "models/trained_model.h"
 #include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
-#include "engine/files.h"
+#include "tools/util/csv.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -360,4 +361,43 @@ TEST_CASE("a run's outputs never follow a planted link: --resume refuses and lea
     INFO(resumed.output);
     REQUIRE(resumed.exit_code == 0);
     REQUIRE(nn::load_checkpoint(out + "/model.ckpt").step == 2);
+}
+
+TEST_CASE("--resume with a damaged log.csv: a bad row is named and the log kept; a row cut "
+          "off by a crash, or an empty log, is no obstacle", "[hostile][training][programs]") {
+    TempDir dir;
+    const std::string corpus = write_corpus(dir);
+    auto stopped_run = [&](const std::string& name) {
+        const std::string out = dir.file(name);
+        Command c = run(train_command(corpus, out) + " --eval-every 1");  // 2 steps
+        INFO(c.output);
+        REQUIRE(c.exit_code == 0);
+        return out;
+    };
+    SECTION("a row whose step is not a number") {
+        const std::string out = stopped_run("bad-row"), log = out + "/log.csv";
+        std::string text = read_file(log);
+        const size_t second_row = text.find('\n', text.find('\n') + 1) + 1;
+        REQUIRE(text.compare(second_row, 2, "1,") == 0);
+        text.replace(second_row, 1, "one");
+        write_file(log, text);
+        Command c = run("build/train --resume --steps 3 --out " + out);
+        INFO(c.output);
+        REQUIRE(c.exit_code == 2);
+        REQUIRE_THAT(c.output, Catch::Contains(log + ":3") && Catch::Contains("'one' is not a number"));
+        REQUIRE(read_file(log) == text);
+    }
+    SECTION("a last row cut off, or an empty log") {
+        for (bool empty : {false, true}) {
+            const std::string out = stopped_run(empty ? "empty" : "cut"), log = out + "/log.csv";
+            const std::string text = read_file(log);
+            write_file(log, empty ? "" : text.substr(0, text.size() - 5));
+            Command c = run("build/train --resume --steps 3 --out " + out);
+            INFO(c.output);
+            REQUIRE(c.exit_code == 0);
+            REQUIRE(nn::load_checkpoint(out + "/model.ckpt").step == 3);
+            const CsvTable table = read_csv(log);
+            REQUIRE(table.numbers("step").back() == 3);
+        }
+    }
 }

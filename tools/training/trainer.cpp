@@ -149,14 +149,27 @@ std::string absolute_data_spec(models::TaskKind task, const std::string& spec) {
     return joined;
 }
 
-// Keeps the log rows up to `step` (a crash may have logged steps after the checkpoint).
+// Keeps the log rows up to `step` (a crash may have logged steps after the checkpoint,
+// or cut the last row off), replacing the log atomically once all of it has been read:
+// a row that is not numbers is an error naming its line, and the log stays as it was.
+// An empty log, or one without a complete line, is started afresh.
 void trim_log(const std::string& path, int64_t step) {
     if (!fs::exists(path)) return;
-    CsvTable table = read_csv(path);
-    size_t step_column = table.column("step");
-    CsvWriter rewrite(path, table.header);
-    for (const auto& row : table.rows)
-        if (std::stoll(row[step_column]) <= step) rewrite.row(row);
+    std::string text = read_file(path);
+    text.resize(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+    if (text.empty()) {
+        write_file(path, "");
+        return;
+    }
+    const CsvTable table = parse_csv(text, path);
+    const size_t step_column = table.column("step");
+    std::string kept = csv_line(table.header);
+    for (size_t r = 0; r < table.rows.size(); ++r) {
+        const double row_step = table.number(r, step_column);
+        PF_CHECK(std::isfinite(row_step), "{}:{}: the step is empty", path, table.lines[r]);
+        if (row_step <= double(step)) kept += csv_line(table.rows[r]);
+    }
+    write_file(path, kept);
 }
 
 void plot_log(const std::string& log_path, const std::string& png_path, const std::string& metric,

@@ -87,13 +87,11 @@ std::string join_fields(const std::vector<std::string>& fields) {
     return text;
 }
 
-// One record as a line. A lone empty field would be a blank line, which readers skip:
-// it is quoted.
-std::string record_line(const std::vector<std::string>& fields) {
+}  // namespace
+
+std::string csv_line(const std::vector<std::string>& fields) {
     return (fields.size() == 1 && fields[0].empty() ? "\"\"" : join_fields(fields)) + "\n";
 }
-
-}  // namespace
 
 std::string csv_field(const std::string& text) {
     if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
@@ -126,7 +124,7 @@ CsvWriter::CsvWriter(std::string path, std::vector<std::string> header, Mode mod
             if (complete < text.size()) write_file(path_, text.substr(0, complete));
         }
     }
-    if (!keep_existing) write_file(path_, record_line(header_));
+    if (!keep_existing) write_file(path_, csv_line(header_));
     out_ = std::make_unique<AppendFile>(path_);
 }
 
@@ -144,7 +142,7 @@ void CsvWriter::row(const std::vector<std::string>& fields) {
 }
 
 void CsvWriter::write_record(const std::vector<std::string>& fields) {
-    out_->write(record_line(fields));  // at once, so a crash keeps every finished row
+    out_->write(csv_line(fields));  // at once, so a crash keeps every finished row
 }
 
 size_t CsvTable::column(const std::string& name) const {
@@ -172,8 +170,10 @@ double CsvTable::number(size_t row, size_t column) const {
     return value;
 }
 
-CsvTable read_csv(const std::string& path) {
-    std::vector<Record> records = parse_records(read_file(path), path);
+CsvTable read_csv(const std::string& path) { return parse_csv(read_file(path), path); }
+
+CsvTable parse_csv(const std::string& text, const std::string& path) {
+    std::vector<Record> records = parse_records(text, path);
     PF_CHECK(!records.empty(), "{}: empty file, expected a header line", path);
     CsvTable table{path, std::move(records[0].fields), {}, {}};
     for (size_t r = 1; r < records.size(); ++r) {

@@ -72,7 +72,13 @@ struct CsvTable {
 // quote, or a row whose field count differs from the header's (with its line number).
 CsvTable read_csv(const std::string& path);
 
+// The same for CSV text already read; `path` names it in errors.
+CsvTable parse_csv(const std::string& text, const std::string& path);
+
 // One field as it is written to a CSV line, quoted if it needs to be.
 std::string csv_field(const std::string& text);
+// One record as a line, "\n" included (a lone empty field is quoted: a blank line would
+// be skipped by readers).
+std::string csv_line(const std::vector<std::string>& fields);
 
 }  // namespace pf
