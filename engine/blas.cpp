@@ -1,8 +1,9 @@
 // blas.cpp — the one file that talks to OpenBLAS (cblas_sgemm, cblas_sgemv), plus the naive
-// reference.
+// reference and the benchmarks' instruments (blas_instruments.h).
 #include "engine/blas.h"
 
 #include "engine/allocator.h"
+#include "engine/blas_instruments.h"
 #include "engine/thread_pool.h"
 
 #include <cblas.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <vector>
 
 namespace pf::blas {
 namespace {

@@ -1,4 +1,5 @@
 // blas.h — matrix products. Only blas.cpp includes cblas.h; this header is plain C++.
+// What the benchmarks measure the products with is in blas_instruments.h.
 //
 // All matrices are row-major. op(A) is A or its transpose, as the flag says:
 //
@@ -21,7 +22,6 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 namespace pf::blas {
 
@@ -79,26 +79,5 @@ std::string library_config();
 int kernel_level(const std::string& core);
 std::string kernel_for(const CpuFeatures& cpu);
 std::string kernel_to_force(const CpuFeatures& cpu, const std::string& running);
-
-// One cblas_sgemm call with OpenBLAS's own threads (as many as the pool has), for
-// benchmarks that compare our gemm() with "raw" OpenBLAS. OpenBLAS's workers keep
-// spinning for a moment afterwards: time other work only after a pause.
-void gemm_openblas_threaded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                            float alpha, const float* A, int64_t lda, const float* B,
-                            int64_t ldb, float beta, float* C, int64_t ldc);
-
-// Floating-point operations (2 M N K per product) of every product computed since
-// the last reset, on any thread: benchmarks count a model's FLOPs this way.
-int64_t flop_count();
-void reset_flop_count();
-
-// The shapes of the products a piece of code computes, for benchmarks that time the
-// products alone (build/bench --model): while a log is set, every gemm() call and every
-// gemm_batched() of 4 or more products appends its shape, from any thread.
-struct GemmShape {
-    bool trans_a = false, trans_b = false;
-    int64_t M = 0, N = 0, K = 0, batch = 1;
-};
-void set_shape_log(std::vector<GemmShape>* log);  // nullptr: stop logging
 
 }  // namespace pf::blas

@@ -1,12 +1,14 @@
-// kernels.h — the loops the ops are made of (internal to engine/ops_*.cpp).
+// kernels.h — the loops the ops are made of (internal to the engine: ops_*.cpp, and
+// autograd.cpp, which adds gradients up with map).
 //
 // These are not differentiable: they compute numbers. The ops in ops_*.cpp call them
-// for their forward and backward passes and record() the graph themselves.
+// for their forward and backward passes and record() the graph themselves. Beneath the
+// ops (this header knows only tensors), so that autograd can use them too.
 // Elementwise loops are spread over the thread pool in contiguous pieces; each piece
 // writes its own elements, so the result does not depend on the thread count.
 #pragma once
 
-#include "engine/ops.h"
+#include "engine/tensor.h"
 #include "engine/thread_pool.h"
 
 #include <bit>

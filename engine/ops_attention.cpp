@@ -88,6 +88,7 @@
 #include "engine/allocator.h"
 #include "engine/blas.h"
 #include "engine/kernels.h"
+#include "engine/ops.h"
 
 #include <algorithm>
 #include <cmath>

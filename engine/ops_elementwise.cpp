@@ -5,6 +5,7 @@
 // inside the kernels: broadcast_operands() expands first, and expand's own backward
 // sums gradients back to each input's shape.
 #include "engine/kernels.h"
+#include "engine/ops.h"
 
 #include <cmath>
 

@@ -5,6 +5,7 @@
 // queries, keys and values into it and the outputs back. Indices travel as float
 // tensors holding whole numbers (exact up to 2^24, far above any sequence here).
 #include "engine/kernels.h"
+#include "engine/ops.h"
 
 #include <algorithm>
 #include <cmath>

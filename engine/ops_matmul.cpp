@@ -9,6 +9,7 @@
 //   C = A^T B^T    dA = B^T G^T         dB = G^T A^T
 #include "engine/blas.h"
 #include "engine/kernels.h"
+#include "engine/ops.h"
 
 namespace pf {
 

@@ -7,6 +7,7 @@
 // bias gradients) add fixed blocks of rows in order, so results never depend on the
 // thread count.
 #include "engine/kernels.h"
+#include "engine/ops.h"
 #include "engine/random.h"
 
 #include <cmath>

@@ -7,6 +7,7 @@
 // accumulate in double.
 #include "engine/allocator.h"
 #include "engine/kernels.h"
+#include "engine/ops.h"
 
 #include <cmath>
 #include <limits>

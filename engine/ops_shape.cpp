@@ -4,6 +4,7 @@
 // Tensors are always contiguous, so reshape shares the storage and every other op
 // here copies. Each backward moves the gradient back to where its elements came from.
 #include "engine/kernels.h"
+#include "engine/ops.h"
 
 #include <cstring>
 #include <numeric>

@@ -14,6 +14,9 @@
 // backward() sorts the recorded graph iteratively (no recursion), visits every node
 // once, accumulates gradients of nodes used several times, and releases each op's
 // saved tensors as soon as its backward has run. The ops live in ops.h.
+//
+// Defined in two files: tensor.cpp (storage, creation, access) and autograd.cpp (nodes,
+// gradients, recording, recompute, backward).
 #pragma once
 
 #include "engine/error.h"

@@ -1,4 +1,4 @@
-// evaluate.cpp — batch loss, scores and held-out evaluation.
+// evaluate.cpp — batch loss, scores, held-out evaluation, and recurrent scoring.
 #include "models/evaluate.h"
 
 #include "engine/ops.h"
@@ -75,6 +75,24 @@ Evaluation evaluate(SequenceModel& model, TaskKind kind, const HeldOutSet& held_
     e.tokens = total.tokens;
     e.metrics = task_metrics(kind, e.loss, e.accuracy);
     return e;
+}
+
+// Each token's loss is log sum_v exp(logit_v) - logit_target, computed in double.
+void score_recurrently(const SequenceModel& model, const std::vector<int32_t>& inputs,
+                       const std::vector<int32_t>& targets, int64_t batch, int64_t length,
+                       Score& score) {
+    PF_CHECK(int64_t(inputs.size()) == batch * length && targets.size() == inputs.size(),
+             "score: {} inputs and {} targets for ({}, {}) sequences", inputs.size(), targets.size(),
+             batch, length);
+    WindowedDecoder decoder(model, batch);
+    std::vector<int32_t> step_tokens(batch), step_targets(batch);
+    for (int64_t t = 0; t < length; ++t) {
+        for (int64_t b = 0; b < batch; ++b) {
+            step_tokens[b] = inputs[b * length + t];
+            step_targets[b] = targets[b * length + t];
+        }
+        score.add(decoder.step(step_tokens), step_targets);  // logits (B, V)
+    }
 }
 
 }  // namespace pf::models

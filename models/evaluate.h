@@ -66,4 +66,12 @@ Evaluation evaluate(SequenceModel& model, TaskKind kind, const HeldOutSet& held_
                     int64_t batch_rows, int64_t max_batches, Reading reading = Reading::Whole,
                     const EvaluationShare& share = {});
 
+// Adds to `score` the next-token scores of B sequences of L tokens read as generate()
+// reads them (token by token, with the sliding window): inputs and targets (B, L),
+// row-major. evaluate() with Reading::TokenByToken calls it
+// (models/generate.h's WindowedDecoder does the reading).
+void score_recurrently(const SequenceModel& model, const std::vector<int32_t>& inputs,
+                       const std::vector<int32_t>& targets, int64_t batch, int64_t length,
+                       Score& score);
+
 }  // namespace pf::models

@@ -26,7 +26,6 @@
 //   position 0 1 2 3 4 5 6 7 | 4 5  6  7 | 4  ...        (token 8 sees tokens 4..8 at 0..4)
 #pragma once
 
-#include "models/evaluate.h"
 #include "models/sequence_model.h"
 
 #include <deque>
@@ -69,12 +68,5 @@ std::vector<int32_t> generate_by_full_forward(SequenceModel& model, const std::v
 // The first token that the prediction after token `index` sees, in the sliding window
 // of W = `window` positions: 0 while index < W.
 int64_t window_start(int64_t index, int64_t window);
-
-// Adds to `score` the next-token scores of B sequences of L tokens read as generate()
-// reads them (token by token, with the sliding window): inputs and targets (B, L),
-// row-major. evaluate() with Reading::TokenByToken calls it.
-void score_recurrently(const SequenceModel& model, const std::vector<int32_t>& inputs,
-                       const std::vector<int32_t>& targets, int64_t batch, int64_t length,
-                       Score& score);
 
 }  // namespace pf::models

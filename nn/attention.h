@@ -27,6 +27,7 @@
 #pragma once
 
 #include "engine/random.h"
+#include "nn/decode_state.h"
 #include "nn/module.h"
 #include "nn/random_features.h"
 
@@ -159,20 +160,7 @@ LinearFeatures linear_features(const AttentionConfig& config, const MechanismTen
                                const Tensor& q, const Tensor& k, const Tensor& key_mask = {});
 
 // ---- recurrent decoding: one position at a time, q, k, v (B, H, 1, d) ----------------
-// What decoding keeps between positions, for one attention layer:
-//   linear mechanisms: per (batch, head) S = sum_j e^(c_j - c) phi(k_j) v_j^T (m x d) and
-//     z = sum_j e^(c_j - c) phi(k_j) (m) on the scale of c, the largest key stabiliser so
-//     far (favor; 0 for the others): O(m d) per head, whatever the length;
-//   softmax: every key and value so far (a KV cache), O(t d) per head;
-//   reformer: the same, and which positions each round hashed to each bucket.
-struct DecodeState {
-    int64_t position = 0;
-    std::vector<double> S, z;         // (B, H, m, d) and (B, H, m), allocated at position 0
-    std::vector<float> key_scale;     // c: (B, H)
-    Tensor keys, values;              // softmax, reformer: (B, H, t, d)
-    // reformer: [(round * B H + batch * H + head) * buckets + bucket] → positions, in order
-    std::vector<std::vector<int64_t>> bucket_members;
-};
+// What decoding keeps between positions: DecodeState (nn/decode_state.h).
 // Softmax: appends k and v to the cache; q attends to every position so far.
 Tensor decode_softmax(const Tensor& q, const Tensor& k, const Tensor& v, DecodeState& state);
 // Linear mechanisms: adds phi_k v^T to S (and phi_k to z), rescaled to the larger

@@ -1,5 +1,6 @@
 // baselines.h — the Performer paper's two rivals, as graph operations: Linformer and
-// Reformer's LSH attention. Shapes as in attention.h: q, k, v (B, H, L, d).
+// Reformer's LSH attention. Shapes as in attention.h: q, k, v (B, H, L, d). attend()
+// (attention.cpp) dispatches to them; they do not include attention.h.
 //
 // Linformer (Wang et al., 2020) projects keys and values along the sequence to k rows
 // with learned E, F (k x max_length; the first L columns serve a sequence of L):
@@ -37,7 +38,8 @@
 // keep every bucket's positions (decode_lsh).
 #pragma once
 
-#include "nn/attention.h"
+#include "engine/random.h"
+#include "nn/decode_state.h"
 
 namespace pf::nn {
 

@@ -2,6 +2,7 @@
 // forward, configuration round trip, sampling, and a tiny model that learns.
 #include "gradcheck.h"
 
+#include "models/evaluate.h"
 #include "models/generate.h"
 #include "models/sequence_model.h"
 #include "nn/optim.h"

@@ -32,6 +32,7 @@
 // results/bench_paper_recompute.{csv,png}.
 #include "engine/allocator.h"
 #include "engine/blas.h"
+#include "engine/blas_instruments.h"
 #include "engine/ops.h"
 #include "engine/thread_pool.h"
 #include "models/evaluate.h"

@@ -8,7 +8,7 @@
 // 2. an elementwise add of two 16M-element tensors vs memcpy, in GB/s moved;
 // 3. softmax and layer_norm forward on (8192, 1024) with 2 threads vs 1.
 // Ends with one line `result: key=value ...`.
-#include "engine/blas.h"
+#include "engine/blas_instruments.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/thread_pool.h"
