@@ -215,8 +215,10 @@ struct Chunking {
         const int64_t fit = (int64_t(1) << 22) / std::max<int64_t>(s.batch * s.m * s.dv, 1) - 1;
         return fit >= 1 ? std::min(W, fit) : W;
     }
+    // A chunk longer than the sequence is the whole sequence: the same sums, and memory
+    // bounded by L, whatever chunk a flag or a checkpoint asks for.
     Chunking(Sizes s, int64_t C, const float* c)
-        : s(s), C(C), chunks((s.L + C - 1) / C), W(window(s, chunks)), slots(W + 1), c(c) {}
+        : s(s), C(std::min(C, std::max<int64_t>(s.L, 1))), chunks((s.L + this->C - 1) / this->C), W(window(s, chunks)), slots(W + 1), c(c) {}
     int64_t first(int64_t k) const { return k * C; }
     int64_t size(int64_t k) const { return std::min(C, s.L - k * C); }
     // Chunks in the window starting at chunk k0.

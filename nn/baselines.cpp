@@ -211,7 +211,9 @@ Tensor lsh_attention(const Tensor& q, const Tensor& v, const Tensor& rotations, 
                      bool causal, const Tensor& key_mask) {
     check_lsh_inputs(q, v, rotations, chunk);
     const int64_t B = q.shape()[0], H = q.shape()[1], L = q.shape()[2], d = q.shape()[3];
-    const int64_t hashes = rotations.shape()[0], m = chunk;
+    // Chunks of L or more slots hold every bucket whole: the same attention as chunks of L,
+    // with memory bounded by L whatever chunk a flag or a checkpoint asks for.
+    const int64_t hashes = rotations.shape()[0], m = std::min(chunk, L);
     Tensor buckets = lsh_buckets(q, rotations, key_mask);  // (hashes, B, H, L)
     Tensor order = argsort(buckets, -1);                   // by bucket, ties by position
     // q / sqrt(d) (the scores' scale), k and v, each with a zero row at position L, which

@@ -34,6 +34,17 @@ inline Command run(const std::string& command) {
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
+// Runs a program for at most a minute, with at most 4 GiB of memory: a cap on its
+// address space or, under AddressSanitizer (whose shadow memory reserves terabytes of
+// address space), the sanitizer's own limit on resident memory.
+inline Command run_bounded(const std::string& command) {
+#ifdef __SANITIZE_ADDRESS__
+    return run("ASAN_OPTIONS=hard_rss_limit_mb=4096 timeout 60 " + command);
+#else
+    return run("ulimit -v 4194304; timeout 60 " + command);
+#endif
+}
+
 // A small text corpus in `dir`: a few paragraphs, repeated (about 9 KB).
 inline std::string write_corpus(const TempDir& dir) {
     std::string paragraph =

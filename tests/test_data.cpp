@@ -898,8 +898,11 @@ TEST_CASE("write_png writes a PNG that decodes to the same pixels", "[data]") {
     REQUIRE(std::vector<uint8_t>(decoded, decoded + pixels.size()) == pixels);
     stbi_image_free(decoded);
 
-    REQUIRE_THROWS_WITH(write_png(dir.file("no/such/folder/x.png"), pixels.data(), 5, 3, 3),
-                        Contains("no/such/folder/x.png"));
+    // Missing folders are created; a folder that is really a file is named in the error.
+    write_png(dir.file("new/folder/x.png"), pixels.data(), 5, 3, 3);
+    REQUIRE(fs::is_regular_file(dir.file("new/folder/x.png")));
+    REQUIRE_THROWS_WITH(write_png(dir.file("small.png/x.png"), pixels.data(), 5, 3, 3),
+                        Contains("small.png/x.png"));
     REQUIRE_THROWS(write_png(dir.file("bad.png"), pixels.data(), 5, 3, 5));
 }
 

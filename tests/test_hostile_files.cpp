@@ -12,6 +12,7 @@
 #include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
+#include "tools/util/result.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -400,4 +401,34 @@ TEST_CASE("--resume with a damaged log.csv: a bad row is named and the log kept;
             REQUIRE(table.numbers("step").back() == 3);
         }
     }
+}
+
+TEST_CASE("model.chunk longer than the sequence costs no memory: a checkpoint's 20000 and "
+          "--chunk 2^31 score and train as the sequence length does",
+          "[hostile][training][programs]") {
+    TempDir dir;
+    const std::string corpus = write_corpus(dir);
+    for (const std::string attention : {"favor", "reformer"}) {
+        INFO(attention);
+        const std::string out = dir.file(attention);
+        Command trained = run_bounded(train_command(corpus, out) + " --attention " + attention);
+        INFO(trained.output);
+        REQUIRE(trained.exit_code == 0);
+        const std::string checkpoint = out + "/model.ckpt";
+        Command own = run_bounded("build/eval --ckpt " + checkpoint);
+        Command huge = run_bounded("build/eval --ckpt " +
+                                   with_config(dir, checkpoint, "model.chunk", "20000"));
+        Command sequence = run_bounded("build/eval --ckpt " +
+                                       with_config(dir, checkpoint, "model.chunk", "16"));
+        INFO(own.output << huge.output << sequence.output);
+        REQUIRE(own.exit_code == 0);
+        REQUIRE(huge.exit_code == 0);
+        REQUIRE(sequence.exit_code == 0);
+        // The held-out score of a chunk longer than L equals that of chunks of L (one chunk).
+        REQUIRE(parse_result_line(huge.output).at("bits_per_byte") ==
+                parse_result_line(sequence.output).at("bits_per_byte"));
+    }
+    Command longest = run_bounded(train_command(corpus, dir.file("longest")) + " --chunk 2147483648");
+    INFO(longest.output);
+    REQUIRE(longest.exit_code == 0);
 }

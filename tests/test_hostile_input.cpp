@@ -20,17 +20,6 @@ using namespace pf::testing;
 
 namespace {
 
-// Runs a program for at most a minute, with at most 4 GiB of memory: a cap on its
-// address space or, under AddressSanitizer (whose shadow memory reserves terabytes of
-// address space), the sanitizer's own limit on resident memory.
-Command run_bounded(const std::string& command) {
-#ifdef __SANITIZE_ADDRESS__
-    return run("ASAN_OPTIONS=hard_rss_limit_mb=4096 timeout 60 " + command);
-#else
-    return run("ulimit -v 4194304; timeout 60 " + command);
-#endif
-}
-
 // A tiny run of build/train (to be completed with --task, --data and --out).
 const std::string kTinyTrain =
     "build/train --layers 1 --dim 16 --heads 2 --features 8 --seq-len 16 --batch 2 --steps 2";

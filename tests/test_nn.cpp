@@ -605,7 +605,7 @@ TEST_CASE("checkpoint: every kind of bad file is rejected with the file and the 
                  Catch::Contains(dir.file("missing.ckpt")) &&
                      Catch::Contains("no such file"));
     fs::create_directory(dir.file("a_directory"));
-    REQUIRE_THAT(load_error(dir.file("a_directory")), Catch::Contains("not a regular file"));
+    REQUIRE_THAT(load_error(dir.file("a_directory")), Catch::Contains("is a directory"));
 
     rejected_with("", "empty");
     for (size_t length : {size_t(1), size_t(7), size_t(8), size_t(20), size_t(40),
