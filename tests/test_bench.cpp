@@ -11,7 +11,6 @@
 #include "tools/util/csv.h"
 #include "tools/util/files.h"
 #include "tools/util/plot.h"
-#include "tools/util/result.h"
 
 #include <cmath>
 #include <filesystem>

@@ -2,6 +2,8 @@
 // result lines, files and gnuplot plots. Files go to a TempDir removed at the end.
 #include <catch2/catch.hpp>
 
+#include "programs.h"
+
 #include "engine/error.h"
 #include "models/sequence_model.h"
 #include "tools/util/cli.h"
@@ -454,7 +456,8 @@ TEST_CASE("ResultLine formats numbers, integers and words", "[util]") {
     CHECK_THROWS_AS(result.add("text", "line\nbreak"), Error);
 }
 
-TEST_CASE("parse_result_line reads the last result line back", "[util]") {
+TEST_CASE("parse_result_line (tests/programs.h) reads the last result line back", "[util]") {
+    using pf::testing::parse_result_line;
     ResultLine result;
     result.add("bits_per_byte", 1.93).add("path", "a \"b\" \\c").add("tokens", int64_t(123456789));
     std::string output = "loading\nresult: old=1\nsome output\n" + result.str() + "\n";
