@@ -38,7 +38,7 @@ endif
 
 # Debian packages the build, the tests and the plots need.
 PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev zlib1g-dev gnuplot-nox \
-            pkgconf libopenmpi-dev openmpi-bin
+            pkgconf libopenmpi-dev openmpi-bin nlohmann-json3-dev
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
