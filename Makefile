@@ -42,7 +42,7 @@ PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev z
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
-PROGRAMS := train sample eval compare bench bench_ops approx ngram scaling
+PROGRAMS := train sample eval compare bench bench_model bench_ops approx ngram scaling
 LIB_SRC  := $(wildcard engine/*.cpp nn/*.cpp models/*.cpp tools/*/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
@@ -116,8 +116,8 @@ bench: all data
 	$(BUILD)/approx
 	$(BUILD)/bench
 	$(BUILD)/bench --paper
-	$(BUILD)/bench --model
-	$(BUILD)/bench --model --task image
+	$(BUILD)/bench_model
+	$(BUILD)/bench_model --task image
 	bash tools/experiments/distributed.sh
 
 # A few minutes of training on real data, then what the models learned (tools/demo.sh).

@@ -168,7 +168,7 @@ TEST_CASE("a run folder is never overwritten, and resuming needs a checkpoint", 
 TEST_CASE("programs: --help exits 0; bad flags, files and checkpoints exit 2 with a message",
           "[training][programs]") {
     TempDir dir;
-    for (std::string program : {"train", "sample", "eval", "bench", "bench_ops", "approx", "compare", "ngram"}) {
+    for (std::string program : {"train", "sample", "eval", "bench", "bench_model", "bench_ops", "approx", "compare", "ngram"}) {
         INFO(program);
         REQUIRE(fs::exists("build/" + program));
         REQUIRE(run("build/" + program + " --help").exit_code == 0);
