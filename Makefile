@@ -26,10 +26,11 @@ CPPFLAGS += -I. -MMD -MP
 LDLIBS   += -lopenblas -lfmt -lz -lstb -lpthread
 BUILD    := build
 # Open MPI, for data-parallel training (tools/distributed, the one file that includes
-# mpi.h). Asked of pkg-config when first used, after `deps` has installed it. Nothing
-# of MPI runs unless a program is started by mpirun.
+# mpi.h), linked only into what calls it: build/train and build/tests (MPI_OBJ below).
+# Asked of pkg-config when first used, after `deps` has installed it. Nothing of MPI
+# runs unless a program is started by mpirun.
 MPI_CPPFLAGS = $(shell pkg-config --cflags ompi-c)
-LDLIBS   += $(shell pkg-config --libs ompi-c)
+MPI_LDLIBS   = $(shell pkg-config --libs ompi-c)
 # Parallel by default; a sub-make (as in `make sanitize`) shares its parent's jobs.
 ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc)
@@ -37,15 +38,19 @@ endif
 
 # Debian packages the build, the tests and the plots need.
 PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev zlib1g-dev gnuplot-nox \
-            pkgconf libopenmpi-dev openmpi-bin
+            pkgconf libopenmpi-dev openmpi-bin nlohmann-json3-dev
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
-PROGRAMS := train sample eval compare bench bench_ops approx ngram scaling
+PROGRAMS := train sample eval compare bench bench_model bench_ops approx ngram scaling
 LIB_SRC  := $(wildcard engine/*.cpp nn/*.cpp models/*.cpp tools/*/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
+# The objects that need MPI: tools/distributed and the trainer, its one caller. Only
+# build/train and build/tests link them; every other program links BASE_OBJ.
+MPI_OBJ  := $(filter $(BUILD)/obj/tools/distributed/% $(BUILD)/obj/tools/training/trainer.o,$(LIB_OBJ))
+BASE_OBJ := $(filter-out $(MPI_OBJ),$(LIB_OBJ))
 
 .PHONY: all test sanitize bench deps data demo clean
 all: $(PROGRAMS:%=$(BUILD)/%)
@@ -77,8 +82,11 @@ $(BUILD)/obj/%.o: %.cpp Makefile | deps
 
 $(BUILD)/obj/tools/distributed/%.o: CPPFLAGS += $(MPI_CPPFLAGS)
 
-$(BUILD)/%: $(BUILD)/obj/tools/%.o $(LIB_OBJ)
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BASE_OBJ)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/train: $(MPI_OBJ)
+$(BUILD)/train $(BUILD)/tests: LDLIBS += $(MPI_LDLIBS)
 
 $(BUILD)/tests: $(TEST_OBJ) $(LIB_OBJ)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
@@ -108,8 +116,8 @@ bench: all data
 	$(BUILD)/approx
 	$(BUILD)/bench
 	$(BUILD)/bench --paper
-	$(BUILD)/bench --model
-	$(BUILD)/bench --model --task image
+	$(BUILD)/bench_model
+	$(BUILD)/bench_model --task image
 	bash tools/experiments/distributed.sh
 
 # A few minutes of training on real data, then what the models learned (tools/demo.sh).

@@ -1,11 +1,13 @@
 // programs.h — helpers for tests that run the programs under build/ (make test builds
-// them first) and for the small data sets those runs train on: a text corpus, and a
-// folder of tiny images.
+// them first) and read their `result:` lines, and for the small data sets those runs
+// train on: a text corpus, and a folder of tiny images.
 //
 //   Command c = run("build/eval --ckpt " + path);   // c.exit_code, c.output (stdout + stderr)
+//   parse_result_line(c.output).at("bits_per_byte")  // its `result:` line (tools/util/result.h)
 //   std::string spec = write_image_folder(dir, 40, 6, 6);  // --data for --task image
 #pragma once
 
+#include "engine/error.h"
 #include "engine/random.h"
 #include "models/task.h"
 #include "engine/files.h"
@@ -15,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 
 namespace pf::testing {
@@ -43,6 +46,50 @@ inline Command run_bounded(const std::string& command) {
 #else
     return run("ulimit -v 4194304; timeout 60 " + command);
 #endif
+}
+
+// The key=value pairs of the last line in `output` that starts with "result: ",
+// quotes removed. pf::Error if there is no such line or it is malformed.
+inline std::map<std::string, std::string> parse_result_line(const std::string& output) {
+    const std::string prefix = "result:";
+    std::string line;
+    bool found = false;
+    size_t start = 0;
+    while (start < output.size()) {
+        size_t end = output.find('\n', start);
+        if (end == std::string::npos) end = output.size();
+        std::string candidate = output.substr(start, end - start);
+        if (!candidate.empty() && candidate.back() == '\r') candidate.pop_back();
+        if (candidate.rfind(prefix, 0) == 0) line = candidate, found = true;
+        start = end + 1;
+    }
+    PF_CHECK(found, "no line starting with '{}' in the output", prefix);
+
+    std::map<std::string, std::string> pairs;
+    size_t i = prefix.size();
+    while (true) {
+        while (i < line.size() && line[i] == ' ') ++i;
+        if (i >= line.size()) break;
+        size_t equals = line.find('=', i);
+        size_t space = line.find(' ', i);
+        PF_CHECK(equals != std::string::npos && equals < space,
+                 "result line: '{}' is not key=value",
+                 line.substr(i, space == std::string::npos ? std::string::npos : space - i));
+        std::string key = line.substr(i, equals - i), value;
+        i = equals + 1;
+        if (i < line.size() && line[i] == '"') {
+            for (++i; i < line.size() && line[i] != '"'; ++i) {
+                if (line[i] == '\\' && i + 1 < line.size()) ++i;
+                value += line[i];
+            }
+            PF_CHECK(i < line.size(), "result line: the quoted value of '{}' is never closed", key);
+            ++i;
+        } else {
+            while (i < line.size() && line[i] != ' ') value += line[i++];
+        }
+        PF_CHECK(pairs.emplace(key, value).second, "result line: key '{}' appears twice", key);
+    }
+    return pairs;
 }
 
 // A small text corpus in `dir`: a few paragraphs, repeated (about 9 KB).

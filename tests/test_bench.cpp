@@ -1,6 +1,6 @@
 // test_bench.cpp — build/bench --paper as a smoke run: the paper's whole model at short
 // lengths, its CSV, plot and result line, and a length the memory budget rules out
-// recorded with the reason instead of a time; build/bench --model --scaling, and the
+// recorded with the reason instead of a time; build/bench_model --scaling, and the
 // OpenBLAS kernel every program chooses.
 //
 // The program tests run the binaries under build/ (make test builds them first).
@@ -11,7 +11,6 @@
 #include "tools/util/csv.h"
 #include "engine/files.h"
 #include "tools/util/plot.h"
-#include "tools/util/result.h"
 
 #include <cmath>
 #include <filesystem>
@@ -82,9 +81,9 @@ TEST_CASE("bench --paper --quick: the 6-layer model at L = 256; L = 512 over the
 // The kernel line, the choice of kernels and the scaling table, on the --quick model
 // (batch 2, L 256). The test process runs with OPENBLAS_CORETYPE set (tests/main.cpp
 // chose it, or the user did), so each run states its environment.
-TEST_CASE("bench --model --scaling: kernels as wide as the CPU unless the user chose, the "
+TEST_CASE("bench_model --scaling: kernels as wide as the CPU unless the user chose, the "
           "speedups, the pieces and Amdahl's prediction", "[bench][program]") {
-    const std::string quick = " build/bench --model --scaling --quick --steps 1 --thread-counts ";
+    const std::string quick = " build/bench_model --scaling --quick --steps 1 --thread-counts ";
     // Left to choose: OpenBLAS runs a set at least as wide as the CPU's (or, on a CPU with
     // no more than SSE3, whatever it picked).
     Command c = run("env -u OPENBLAS_CORETYPE -u PF_OPENBLAS_PICKED" + quick + "1,2");

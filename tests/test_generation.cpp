@@ -8,7 +8,6 @@
 #include "programs.h"
 
 #include "models/generate.h"
-#include "tools/util/result.h"
 
 using namespace pf;
 using namespace pf::testing;

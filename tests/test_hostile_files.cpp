@@ -12,7 +12,6 @@
 #include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
-#include "tools/util/result.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -11,7 +11,6 @@
 #include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
 #include "engine/files.h"
-#include "tools/util/result.h"
 
 #include <string>
 

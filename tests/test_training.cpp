@@ -11,6 +11,8 @@
 #include "tools/util/csv.h"
 #include "engine/files.h"
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 
 using namespace pf;
@@ -113,6 +115,44 @@ TEST_CASE("--recompute trains bit-identically (dropout, redraws), and a resume m
     }
 }
 
+// summary.json as the trainer writes it, and as build/compare and build/scaling read it.
+TEST_CASE("summary.json: keys in order, numbers as numbers, a float's digits; compare and "
+          "scaling read it", "[training][programs]") {
+    TempDir dir;
+    training::TrainOptions o = tiny_run(write_corpus(dir), dir.file("run"));
+    o.steps = 4;
+    o.lr = 3e-3f;
+    REQUIRE(training::train(o) == 0);
+    const std::string text = read_file(dir.file("run/summary.json"));
+    INFO(text);
+    const auto summary = nlohmann::ordered_json::parse(text);
+    std::vector<std::string> keys;
+    for (auto& [key, value] : summary.items()) keys.push_back(key);
+    CHECK(keys == std::vector<std::string>{"task", "data", "model", "parameters", "steps", "batch",
+                                           "seq_len", "lr", "seed", "processes", "threads",
+                                           "elapsed_s", "tokens_per_s", "sum_s_per_step", "sum_share",
+                                           "final_train_loss", "held_out", "peak_rss_mib"});
+    CHECK(summary["steps"] == 4);
+    CHECK(summary["model"]["attention"] == "favor");  // the settings, as strings
+    CHECK(summary["model"]["layers"] == "2");
+    CHECK(text.find("\"lr\": 0.003,\n") != std::string::npos);  // not 0.003000000026077032
+    for (const char* key : {"tokens_per_s", "final_train_loss", "peak_rss_mib"}) {
+        INFO(key);
+        CHECK(summary[key].is_number());
+    }
+    CHECK(summary["held_out"]["bits_per_byte"].is_number());
+
+    Command compare = run("build/compare --runs " + dir.file("run") + " --out " + dir.file("table"));
+    INFO(compare.output);
+    REQUIRE(compare.exit_code == 0);
+    CHECK(compare.output.find("| run | favor | 2 | 4 |") != std::string::npos);
+    Command scaling = run("build/scaling --one " + dir.file("run") + " --many " + dir.file("run") +
+                          " --out " + dir.file("scaling"));
+    INFO(scaling.output);
+    REQUIRE(scaling.exit_code == 0);
+    CHECK(parse_result_line(scaling.output).at("processes_vs_threads") == "1");
+}
+
 TEST_CASE("a run folder is never overwritten, and resuming needs a checkpoint", "[training]") {
     TempDir dir;
     std::string corpus = write_corpus(dir);
@@ -128,7 +168,7 @@ TEST_CASE("a run folder is never overwritten, and resuming needs a checkpoint", 
 TEST_CASE("programs: --help exits 0; bad flags, files and checkpoints exit 2 with a message",
           "[training][programs]") {
     TempDir dir;
-    for (std::string program : {"train", "sample", "eval", "bench", "bench_ops", "approx", "compare", "ngram"}) {
+    for (std::string program : {"train", "sample", "eval", "bench", "bench_model", "bench_ops", "approx", "compare", "ngram"}) {
         INFO(program);
         REQUIRE(fs::exists("build/" + program));
         REQUIRE(run("build/" + program + " --help").exit_code == 0);

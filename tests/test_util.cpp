@@ -1,6 +1,8 @@
-// test_util.cpp — the programs' helpers: number formatting, progress bar, CSV, JSON,
-// result lines, files and gnuplot plots. Files go to a TempDir removed at the end.
+// test_util.cpp — the programs' helpers: number formatting, progress bar, CSV, result
+// lines, files and gnuplot plots. Files go to a TempDir removed at the end.
 #include <catch2/catch.hpp>
+
+#include "programs.h"
 
 #include "engine/error.h"
 #include "models/sequence_model.h"
@@ -8,7 +10,6 @@
 #include "tools/util/csv.h"
 #include "engine/files.h"
 #include "tools/util/format.h"
-#include "tools/util/json.h"
 #include "tools/util/plot.h"
 #include "tools/util/progress.h"
 #include "tools/util/result.h"
@@ -372,62 +373,6 @@ TEST_CASE("CsvWriter append mode keeps a matching file and refuses a different h
     CHECK(read_file(path) == "step,lr\n1,0.001\n");
 }
 
-// ---- JSON ---------------------------------------------------------------------------
-
-TEST_CASE("JsonObject dumps in insertion order with nested objects", "[util]") {
-    JsonObject model;
-    model.set("layers", 2).set("attention", "favor").set("causal", true);
-    JsonObject summary;
-    summary.set("bits_per_byte", 1.93).set("steps", int64_t(1000)).set("model", model);
-    summary.set("empty", JsonObject{}).set("loss", double(2.31f));
-    model.set("layers", 99);  // the summary took a copy
-
-    CHECK(summary.dump(2) ==
-          "{\n"
-          "  \"bits_per_byte\": 1.93,\n"
-          "  \"steps\": 1000,\n"
-          "  \"model\": {\n"
-          "    \"layers\": 2,\n"
-          "    \"attention\": \"favor\",\n"
-          "    \"causal\": true\n"
-          "  },\n"
-          "  \"empty\": {},\n"
-          "  \"loss\": 2.31\n"
-          "}");
-    CHECK(summary.dump(0) ==
-          "{\"bits_per_byte\": 1.93, \"steps\": 1000, \"model\": {\"layers\": 2, \"attention\": "
-          "\"favor\", \"causal\": true}, \"empty\": {}, \"loss\": 2.31}");
-    CHECK(JsonObject{}.dump() == "{}");
-
-    summary.set("steps", 2000);  // replaced in place, the order kept
-    CHECK_THAT(summary.dump(0), StartsWith("{\"bits_per_byte\": 1.93, \"steps\": 2000, \"model\""));
-    CHECK(summary.size() == 5);
-}
-
-TEST_CASE("JsonObject escapes strings and writes numbers that read back", "[util]") {
-    CHECK(json_quote("say \"hi\"\n") == "\"say \\\"hi\\\"\\n\"");
-    CHECK(json_quote("a\\b\tc\r\b\f") == "\"a\\\\b\\tc\\r\\b\\f\"");
-    CHECK(json_quote(std::string("\x01\x1f", 2)) == "\"\\u0001\\u001f\"");
-    CHECK(json_quote("Ωmega ünï") == "\"Ωmega ünï\"");  // UTF-8 passes through
-
-    JsonObject j;
-    j.set("key \"q\"", "v\n");
-    j.set("third", 1.0 / 3).set("nan", kNaN).set("inf", std::numeric_limits<double>::infinity());
-    j.set("big", std::numeric_limits<uint64_t>::max()).set("negative", -7).set("no", false);
-    CHECK(j.dump(0) ==
-          "{\"key \\\"q\\\"\": \"v\\n\", \"third\": 0.3333333333333333, \"nan\": null, "
-          "\"inf\": null, \"big\": 18446744073709551615, \"negative\": -7, \"no\": false}");
-}
-
-TEST_CASE("JsonObject::write writes the indented text and a newline", "[util]") {
-    TempDir scratch("pf-test");
-    std::string path = scratch.file("run/summary.json");
-    JsonObject j;
-    j.set("attention", "favor");
-    j.write(path);
-    CHECK(read_file(path) == "{\n  \"attention\": \"favor\"\n}\n");
-}
-
 // ---- result line --------------------------------------------------------------------
 
 TEST_CASE("ResultLine formats numbers, integers and words", "[util]") {
@@ -454,7 +399,8 @@ TEST_CASE("ResultLine formats numbers, integers and words", "[util]") {
     CHECK_THROWS_AS(result.add("text", "line\nbreak"), Error);
 }
 
-TEST_CASE("parse_result_line reads the last result line back", "[util]") {
+TEST_CASE("parse_result_line (tests/programs.h) reads the last result line back", "[util]") {
+    using pf::testing::parse_result_line;
     ResultLine result;
     result.add("bits_per_byte", 1.93).add("path", "a \"b\" \\c").add("tokens", int64_t(123456789));
     std::string output = "loading\nresult: old=1\nsome output\n" + result.str() + "\n";
@@ -596,18 +542,6 @@ TEST_CASE("plot_png without gnuplot says to install gnuplot-nox", "[util]") {
     CHECK_FALSE(available);
     CHECK_THAT(message, Contains("gnuplot-nox"));
     CHECK_FALSE(std::filesystem::exists(scratch.file("x.png")));
-}
-
-TEST_CASE("json_number reads back numbers of a written object", "[util]") {
-    JsonObject inner;
-    inner.set("bits_per_byte", 1.875);
-    JsonObject outer;
-    outer.set("steps", int64_t(1700)).set("held_out", inner).set("name", "favor");
-    std::string text = outer.dump(2);
-    CHECK(json_number(text, "steps") == 1700);
-    CHECK(json_number(text, "bits_per_byte") == 1.875);
-    CHECK(std::isnan(json_number(text, "name")));
-    CHECK(std::isnan(json_number(text, "missing")));
 }
 
 TEST_CASE("flags are made from the settings table: values, defaults, checks", "[util][settings]") {

@@ -13,11 +13,11 @@
 #include "tools/util/cli.h"
 #include "tools/util/csv.h"
 #include "engine/files.h"
-#include "tools/util/json.h"
 #include "tools/util/plot.h"
 #include "tools/util/result.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -32,7 +32,7 @@ namespace {
 struct Run {
     std::string dir, name;
     std::map<int64_t, double> held_out;  // step → metric
-    std::string summary;                 // summary.json text
+    nlohmann::json summary = nlohmann::json::object();  // summary.json, if there is one
     double tokens_per_s = NAN;
 };
 
@@ -45,13 +45,12 @@ std::vector<std::string> split_commas(const std::string& text) {
     return parts;
 }
 
-// The string under "key" in summary.json (the model's settings are strings there).
-std::string summary_text(const std::string& summary, const std::string& key) {
-    std::string quoted = json_quote(key) + ": \"";
-    size_t at = summary.find(quoted);
-    if (at == std::string::npos) return "?";
-    size_t start = at + quoted.size();
-    return summary.substr(start, summary.find('"', start) - start);
+// A setting of the run's model in summary.json (strings there), or "?".
+std::string model_setting(const nlohmann::json& summary, const std::string& key) {
+    auto model = summary.find("model");
+    if (model == summary.end() || !model->is_object()) return "?";
+    auto it = model->find(key);
+    return it != model->end() && it->is_string() ? it->get<std::string>() : "?";
 }
 
 // Whether a larger value of the metric is the better one.
@@ -60,7 +59,7 @@ bool higher_is_better(const std::string& metric) { return metric == "accuracy"; 
 // Reads one run folder: the held-out metric at each evaluation from log.csv, the median
 // training speed, and summary.json if there is one.
 Run read_run(const std::string& dir, const std::string& metric) {
-    Run run{dir, std::filesystem::path(dir).filename().string(), {}, "", NAN};
+    Run run{dir, std::filesystem::path(dir).filename().string(), {}, nlohmann::json::object(), NAN};
     CsvTable log = read_csv((std::filesystem::path(dir) / "log.csv").string());
     size_t step = log.column("step"), split = log.column("split"), value = log.column(metric),
            rate = log.column("tokens_per_s");
@@ -82,7 +81,10 @@ Run read_run(const std::string& dir, const std::string& metric) {
         run.tokens_per_s = rates[rates.size() / 2];
     }
     std::string summary_path = (std::filesystem::path(dir) / "summary.json").string();
-    if (std::filesystem::exists(summary_path)) run.summary = read_file(summary_path);
+    if (std::filesystem::exists(summary_path)) {
+        run.summary = nlohmann::json::parse(read_file(summary_path), nullptr, false);
+        PF_CHECK(run.summary.is_object(), "{}: not a JSON object", summary_path);
+    }
     return run;
 }
 
@@ -95,11 +97,13 @@ std::string runs_table(const std::vector<Run>& runs, const std::string& metric) 
         double best = higher_is_better(metric) ? -INFINITY : INFINITY;
         for (auto& [step, value] : run.held_out)
             best = higher_is_better(metric) ? std::max(best, value) : std::min(best, value);
+        auto rss = run.summary.find("peak_rss_mib");
+        double peak_rss = rss != run.summary.end() && rss->is_number() ? rss->get<double>() : NAN;
         table += fmt::format("| {} | {} | {} | {} | {:.4f} | {:.4f} | {:.0f} | {:.0f} |\n", run.name,
-                             summary_text(run.summary, "attention"),
-                             summary_text(run.summary, "layers"),
+                             model_setting(run.summary, "attention"),
+                             model_setting(run.summary, "layers"),
                              run.held_out.rbegin()->first, run.held_out.rbegin()->second, best,
-                             run.tokens_per_s, json_number(run.summary, "peak_rss_mib"));
+                             run.tokens_per_s, peak_rss);
     }
     return table;
 }

@@ -20,11 +20,11 @@
 #include "tools/util/cli.h"
 #include "tools/util/csv.h"
 #include "engine/files.h"
-#include "tools/util/json.h"
 #include "tools/util/plot.h"
 #include "tools/util/result.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <filesystem>
@@ -45,11 +45,14 @@ struct Measured {
 
 Measured read_summary(const std::string& run) {
     const std::string path = (std::filesystem::path(run) / "summary.json").string();
-    const std::string json = read_file(path);
-    Measured m{json_number(json, "tokens_per_s"), json_number(json, "sum_s_per_step"),
-               json_number(json, "parameters"), json_number(json, "batch"),
-               json_number(json, "seq_len"), json_number(json, "processes"),
-               json_number(json, "threads")};
+    const auto json = nlohmann::json::parse(read_file(path), nullptr, false);
+    PF_CHECK(json.is_object(), "{}: not a JSON object", path);
+    auto number = [&](const char* key) {
+        auto it = json.find(key);
+        return it != json.end() && it->is_number() ? it->get<double>() : NAN;
+    };
+    Measured m{number("tokens_per_s"), number("sum_s_per_step"), number("parameters"),
+               number("batch"), number("seq_len"), number("processes"), number("threads")};
     PF_CHECK(std::isfinite(m.tokens_per_s) && std::isfinite(m.parameters) && std::isfinite(m.batch),
              "{}: no tokens_per_s, parameters or batch (not a finished build/train run?)", path);
     return m;

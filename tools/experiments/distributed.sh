@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # distributed.sh — data-parallel training on this machine, measured: the reference model
-# of `build/bench --model` (D 256, 4 layers, 4 heads, L 1024, batch 8) trained by one
+# of `build/bench_model` (D 256, 4 layers, 4 heads, L 1024, batch 8) trained by one
 # process of 2 threads and by 2 processes of 1 thread (mpirun), one after the other,
 # twice (the machine is noisy); then build/scaling's model of N = 1..64 machines from
 # the measured figures (results/scaling-ROUND.{csv,md,png}).

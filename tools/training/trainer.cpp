@@ -14,12 +14,13 @@
 #include "tools/util/blas_kernel.h"
 #include "tools/util/csv.h"
 #include "engine/files.h"
-#include "tools/util/json.h"
+#include "tools/util/format.h"
 #include "tools/util/plot.h"
 #include "tools/util/progress.h"
 #include "tools/util/timing.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <cstring>
@@ -525,38 +526,47 @@ std::pair<std::string, int64_t> training_loop(Run& run) {
 void finish(const Run& run) {
     const TrainOptions& o = run.options;
     if (!run.leader()) return;
-    JsonObject summary;
-    summary.set("task", run.task->name()).set("data", run.task->description());
-    JsonObject model_json;
+    // A number as format_exact writes it (a widened float with the float's digits, a
+    // whole number as an integer); JSON has no NaN or infinity: those are null.
+    auto number = [](double v) -> nlohmann::ordered_json {
+        if (!std::isfinite(v)) return nullptr;
+        if (std::fabs(v) < 0x1p53 && v == std::trunc(v)) return int64_t(v);
+        return std::strtod(format_exact(v).c_str(), nullptr);
+    };
+    nlohmann::ordered_json summary, model_json;
+    summary["task"] = run.task->name();
+    summary["data"] = run.task->description();
     SettingsMap model_settings;
     models::model_settings().write(o.model, model_settings);
-    for (auto& [key, value] : model_settings) model_json.set(key.substr(strlen("model.")), value);
-    summary.set("model", model_json).set("parameters", run.model->parameter_count());
-    summary.set("steps", o.steps).set("batch", o.batch).set("seq_len", o.task.seq_len);
-    summary.set("lr", double(o.lr)).set("seed", o.seed);
-    summary.set("processes", int64_t(run.processes.size())).set("threads", int64_t(num_threads()));
-    summary.set("elapsed_s", run.elapsed);
+    for (auto& [key, value] : model_settings) model_json[key.substr(strlen("model."))] = value;
+    summary["model"] = model_json;
+    summary["parameters"] = run.model->parameter_count();
+    summary["steps"] = o.steps, summary["batch"] = o.batch, summary["seq_len"] = o.task.seq_len;
+    summary["lr"] = number(o.lr), summary["seed"] = o.seed;
+    summary["processes"] = run.processes.size(), summary["threads"] = num_threads();
+    summary["elapsed_s"] = number(run.elapsed);
     // Training speed of this session: step time only (evaluations excluded).
     const double session_s = std::max(1e-9, run.elapsed - run.elapsed_before);
-    summary.set("tokens_per_s", double(o.steps - run.start) * double(o.batch * o.task.seq_len) / session_s);
+    summary["tokens_per_s"] = number(double(o.steps - run.start) * double(o.batch * o.task.seq_len) / session_s);
     // Summing gradients over the processes: seconds per step, and their share of the step.
-    summary.set("sum_s_per_step", run.sum_seconds / double(std::max<int64_t>(1, o.steps - run.start)));
-    summary.set("sum_share", run.sum_seconds / session_s);
+    summary["sum_s_per_step"] = number(run.sum_seconds / double(std::max<int64_t>(1, o.steps - run.start)));
+    summary["sum_share"] = number(run.sum_seconds / session_s);
     const std::vector<double>& losses = run.train_losses;
     if (!losses.empty()) {
         size_t tail = std::max<size_t>(1, losses.size() / 10);
         double tail_loss = 0;
         for (size_t i = losses.size() - tail; i < losses.size(); ++i) tail_loss += losses[i] / double(tail);
-        summary.set("final_train_loss", tail_loss);
+        summary["final_train_loss"] = number(tail_loss);
     }
     if (run.last_eval) {
-        JsonObject held_out;
-        held_out.set("loss", run.last_eval->loss).set("tokens", run.last_eval->tokens);
-        for (const models::Metric& m : run.last_eval->metrics) held_out.set(m.name, m.value);
-        summary.set("held_out", held_out);
+        nlohmann::ordered_json held_out{{"loss", number(run.last_eval->loss)}, {"tokens", run.last_eval->tokens}};
+        for (const models::Metric& m : run.last_eval->metrics) held_out[m.name] = number(m.value);
+        summary["held_out"] = held_out;
     }
-    summary.set("peak_rss_mib", peak_rss_mib());
-    summary.write((fs::path(o.out) / "summary.json").string());
+    summary["peak_rss_mib"] = number(peak_rss_mib());
+    // Bytes that are not UTF-8 (a file name's, say) become U+FFFD rather than an error.
+    write_file((fs::path(o.out) / "summary.json").string(),
+               summary.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
     try {
         plot_log(run.log_path, (fs::path(o.out) / "loss.png").string(), run.metric,
                  fmt::format("{} {}: {} attention, {} layers", run.task->name(),

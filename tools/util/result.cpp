@@ -1,4 +1,4 @@
-// result.cpp — writing and reading `result: key=value ...` lines (see result.h).
+// result.cpp — writing `result: key=value ...` lines (see result.h).
 #include "tools/util/result.h"
 
 #include "engine/error.h"
@@ -69,48 +69,6 @@ void ResultLine::print() const {
     std::string line = str() + "\n";
     std::fputs(line.c_str(), stdout);
     std::fflush(stdout);
-}
-
-std::map<std::string, std::string> parse_result_line(const std::string& output) {
-    const std::string prefix = "result:";
-    std::string line;
-    bool found = false;
-    size_t start = 0;
-    while (start < output.size()) {
-        size_t end = output.find('\n', start);
-        if (end == std::string::npos) end = output.size();
-        std::string candidate = output.substr(start, end - start);
-        if (!candidate.empty() && candidate.back() == '\r') candidate.pop_back();
-        if (candidate.rfind(prefix, 0) == 0) line = candidate, found = true;
-        start = end + 1;
-    }
-    PF_CHECK(found, "no line starting with '{}' in the output", prefix);
-
-    std::map<std::string, std::string> pairs;
-    size_t i = prefix.size();
-    while (true) {
-        while (i < line.size() && line[i] == ' ') ++i;
-        if (i >= line.size()) break;
-        size_t equals = line.find('=', i);
-        size_t space = line.find(' ', i);
-        PF_CHECK(equals != std::string::npos && equals < space,
-                 "result line: '{}' is not key=value",
-                 line.substr(i, space == std::string::npos ? std::string::npos : space - i));
-        std::string key = line.substr(i, equals - i), value;
-        i = equals + 1;
-        if (i < line.size() && line[i] == '"') {
-            for (++i; i < line.size() && line[i] != '"'; ++i) {
-                if (line[i] == '\\' && i + 1 < line.size()) ++i;
-                value += line[i];
-            }
-            PF_CHECK(i < line.size(), "result line: the quoted value of '{}' is never closed", key);
-            ++i;
-        } else {
-            while (i < line.size() && line[i] != ' ') value += line[i++];
-        }
-        PF_CHECK(pairs.emplace(key, value).second, "result line: key '{}' appears twice", key);
-    }
-    return pairs;
 }
 
 }  // namespace pf

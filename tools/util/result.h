@@ -9,12 +9,11 @@
 // Numbers get six significant digits (integers and large values in plain digits, no
 // exponent); text goes as is, unless it is empty or holds spaces, quotes or '=', in
 // which case it is double-quoted with \" and \\ escapes, as a shell would read it.
-// parse_result_line reads such a line back (tests use it on a program's output).
+// The tests read such a line back (parse_result_line in tests/programs.h).
 #pragma once
 
 #include <concepts>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,9 +44,5 @@ private:
 // How add() writes a number: 12345.6 -> "12345.6", 0.71 -> "0.71", 3.0 -> "3",
 // 1234567.8 -> "1234568", 1.5e-7 -> "1.5e-07", NaN -> "nan".
 std::string format_result_number(double value);
-
-// The key=value pairs of the last line in `output` that starts with "result: ",
-// quotes removed. pf::Error if there is no such line or it is malformed.
-std::map<std::string, std::string> parse_result_line(const std::string& output);
 
 }  // namespace pf

@@ -1,4 +1,4 @@
-// timing.cpp — clocks, medians and /proc/self readings.
+// timing.cpp — clocks, medians and /proc readings.
 #include "tools/util/timing.h"
 
 #include <algorithm>
@@ -27,8 +27,9 @@ double median_seconds(int reps, const std::function<void()>& fn) {
 }
 
 namespace {
-double status_field_mib(const std::string& field) {
-    std::ifstream status("/proc/self/status");
+// A "Field:   123 kB" line of a /proc file, in MiB.
+double proc_field_mib(const char* file, const std::string& field) {
+    std::ifstream status(file);
     std::string line;
     while (std::getline(status, line))
         if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
@@ -36,8 +37,9 @@ double status_field_mib(const std::string& field) {
 }
 }  // namespace
 
-double peak_rss_mib() { return status_field_mib("VmHWM"); }
-double current_rss_mib() { return status_field_mib("VmRSS"); }
+double peak_rss_mib() { return proc_field_mib("/proc/self/status", "VmHWM"); }
+double current_rss_mib() { return proc_field_mib("/proc/self/status", "VmRSS"); }
+double memory_total_mib() { return proc_field_mib("/proc/meminfo", "MemTotal"); }
 
 void reset_peak_rss() {
     std::ofstream clear("/proc/self/clear_refs");

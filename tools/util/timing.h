@@ -19,4 +19,7 @@ double peak_rss_mib();
 double current_rss_mib();
 void reset_peak_rss();
 
+// The machine's memory in MiB (MemTotal in /proc/meminfo; 0 if unknown).
+double memory_total_mib();
+
 }  // namespace pf
