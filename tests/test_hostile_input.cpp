@@ -13,7 +13,13 @@
 #include "engine/files.h"
 #include "tools/util/result.h"
 
+#include <stb/stb_image_write.h>
+#include <zlib.h>
+
+#include <filesystem>
 #include <string>
+#include <tuple>
+#include <vector>
 
 using namespace pf;
 using namespace pf::testing;
@@ -215,4 +221,58 @@ TEST_CASE("hostile input: eval of a protein model with default flags scores a fi
     REQUIRE(std::stoll(c.at("tokens")) < std::stoll(a.at("tokens")));
     // Batches are built when needed: the whole set costs no more memory than one batch.
     REQUIRE(std::stod(a.at("peak_rss_mib")) < std::stod(c.at("peak_rss_mib")) + 32);
+}
+
+TEST_CASE("hostile input: a negative or out-of-range --seed is refused by every program "
+          "that takes one, as are floats that a float cannot hold",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string missing = " --ckpt " + dir.file("missing.ckpt");
+    for (auto [command, flag] : std::vector<std::pair<std::string, std::string>>{
+             {"build/approx --seed -1", "--seed"},
+             {"build/approx --seed 18446744073709551616", "--seed"},  // 2^64: wrapped to 0
+             {"build/approx --seed 18446744073709551615", "--seed"},  // beyond train's seeds
+             {"build/sample" + missing + " --seed -1", "--seed"},
+             {"build/sample" + missing + " --seed 18446744073709551616", "--seed"},
+             {"build/eval" + missing + " --seed -1", "--seed"},
+             {"build/eval" + missing + " --seed 18446744073709551616", "--seed"},
+             {kTinyText + " --seed -1 --out " + dir.file("run"), "--seed"},
+             {"build/approx --trials 99999999999999999999", "--trials"},  // beyond 64 bits
+             {"build/approx --input-std 1e39", "--input-std"},  // inf as a float
+             {"build/approx --input-std 1e-50", "--input-std"},  // 0 as a float
+             {"build/sample" + missing + " --temperature 1e39", "--temperature"},
+             {"build/bench --time-budget 1e39", "--time-budget"},
+             {kTinyText + " --lr 1e39 --out " + dir.file("run"), "--lr"},
+             {kTinyText + " --dropout 1e-50 --out " + dir.file("run"), "--dropout"}}) {
+        INFO(command);
+        require_refused(run_bounded(command), flag);
+    }
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("run")));
+    // The largest seed is taken.
+    Command largest = run_bounded("build/approx --trials 1 --length 8 --seed 8999999999999999 "
+                                  "--out " + dir.file("approx.csv"));
+    INFO(largest.output);
+    REQUIRE(largest.exit_code == 0);
+}
+
+TEST_CASE("hostile input: an empty --out, or one naming a folder, is refused by every program "
+          "that writes one, before anything is written",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string folder = dir.path().string() + "/";
+    for (std::string out : {std::string("''"), folder, folder + "."}) {
+        for (std::string command :
+             {"build/compare --runs " + dir.file("run"), "build/sample --ckpt " + dir.file("x.ckpt"),
+              std::string("build/approx --trials 1 --length 8"), std::string("build/bench --quick"),
+              "build/scaling --one " + dir.file("a") + " --many " + dir.file("b")}) {
+            INFO(command << " --out " << out);
+            require_refused(run_bounded(command + " --out " + out), "--out");
+        }
+    }
+    require_refused(run_bounded(kTinyText + " --data " + write_corpus(dir) + " --out ''"), "--out");
+    // Nothing hidden (".png", ".md", ".csv") was written into the folder.
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        INFO(entry.path());
+        REQUIRE(entry.path().filename() == "corpus.txt");
+    }
 }

@@ -899,7 +899,8 @@ int main(int argc, char** argv) {
     app.add_option("--time-budget", o.time_budget_s,
                    "attention, paper: seconds one forward+backward may take")->check(positive());
     app.add_option("--out", o.out, "attention, paper: CSV file (default results/bench_attention"
-                   ".csv, --paper: results/bench_paper.csv); the PNG plot is written beside it");
+                   ".csv, --paper: results/bench_paper.csv); the PNG plot is written beside it")
+        ->check(output_file());
     app.add_flag("--model", o.model, "time whole models instead of one attention layer")
         ->excludes(paper);
     app.add_option("--task", o.task, "model: text (L = 1024) or image (L = 64*64*3)")

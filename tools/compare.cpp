@@ -164,7 +164,9 @@ int main(int argc, char** argv) {
         ->required();
     app.add_option("--metric", metric, "held-out metric to compare (a column of log.csv)");
     app.add_option("--title", title, "plot title");
-    app.add_option("--out", out, "output path without extension: writes OUT.png and OUT.md")->required();
+    app.add_option("--out", out, "output path without extension: writes OUT.png and OUT.md")
+        ->required()
+        ->check(output_file());
     return run_program(app, argc, argv, [&] {
         std::vector<Run> runs;
         for (const std::string& dir : split_commas(runs_arg)) runs.push_back(read_run(dir, metric));

@@ -140,8 +140,8 @@ int main(int argc, char** argv) {
         ->check(non_negative());  // NaN and inf: refused by run_program
     app.add_option("--complete", o.complete, "images: complete the bottom half of N test images")
         ->check(positive());
-    app.add_option("--out", o.out, "images: the PNG grid to write");
-    app.add_option("--seed", o.seed, "random seed");
+    app.add_option("--out", o.out, "images: the PNG grid to write")->check(output_file());
+    add_seed_option(app, o.seed, "random seed");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         Generator dropout(0), gen(o.seed);

@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
     std::string one_run, many_run, out = "results/scaling";
     app.add_option("--one", one_run, "a finished run of one process")->required();
     app.add_option("--many", many_run, "the same run with mpirun -np N")->required();
-    app.add_option("--out", out, "OUT.csv, OUT.md and OUT.png");
+    app.add_option("--out", out, "OUT.csv, OUT.md and OUT.png")->check(output_file());
     return run_program(app, argc, argv, [&] {
         const Measured one = read_summary(one_run), many = read_summary(many_run);
         std::filesystem::path out_path(out);

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
     add_flags(app, training::train_settings(), o);
     const double largest = double(models::kLargestSettingInteger - 1);
     app.add_option("--steps", o.steps, "total training steps of the run")->check(in_range(1, largest));
-    app.add_option("--out", o.out, "output folder")->required();
+    app.add_option("--out", o.out, "output folder")->required()->check(output_folder());
     app.add_flag("--resume", o.resume, "continue the run in --out to --steps");
     app.add_option("--stop-after", o.stop_after, "stop once this step is done, with a checkpoint")
         ->check(in_range(1, largest));
