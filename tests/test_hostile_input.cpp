@@ -276,3 +276,31 @@ TEST_CASE("hostile input: an empty --out, or one naming a folder, is refused by 
         REQUIRE(entry.path().filename() == "corpus.txt");
     }
 }
+
+TEST_CASE("hostile input: scaling refuses a summary.json whose speed is 0, negative or not "
+          "finite, naming the file and the key",
+          "[hostile][programs]") {
+    TempDir dir;
+    auto summary = [&](const std::string& name, const std::string& tokens_per_s) {
+        write_file(dir.file(name + "/summary.json"),
+                   "{\n  \"parameters\": 10000,\n  \"batch\": 2,\n  \"seq_len\": 16,\n"
+                   "  \"processes\": 1,\n  \"threads\": 2,\n  \"tokens_per_s\": " + tokens_per_s +
+                   ",\n  \"sum_s_per_step\": 0.001\n}\n");
+        return dir.file(name);
+    };
+    std::string good = summary("good", "1000");
+    std::string out = " --out " + dir.file("results/scaling");
+    Command fine = run_bounded("build/scaling --one " + good + " --many " + good + out);
+    INFO(fine.output);
+    REQUIRE(fine.exit_code == 0);
+    REQUIRE_THAT(fine.output, !Catch::Contains("nan") && !Catch::Contains("inf"));
+    for (std::string speed : {"0", "-5", "1e999"}) {
+        INFO("tokens_per_s " << speed);
+        std::string bad = summary("bad" + speed, speed);
+        Command c = run_bounded("build/scaling --one " + good + " --many " + bad + out);
+        require_refused(c, bad + "/summary.json");
+        REQUIRE_THAT(c.output, Catch::Contains("tokens_per_s") && !Catch::Contains("nan%"));
+        require_refused(run_bounded("build/scaling --one " + bad + " --many " + good + out),
+                        "tokens_per_s");
+    }
+}

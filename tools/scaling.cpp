@@ -38,21 +38,28 @@ constexpr double kGigabit = 1e9 / 8;                   // bytes per second
 const std::vector<double> kBandwidths = {10 * kGigabit, 100 * kGigabit};
 const std::vector<int> kMachines = {1, 2, 4, 8, 16, 32, 64};
 
-// What a run's summary.json says (NaN where it says nothing).
+// What a run's summary.json says.
 struct Measured {
     double tokens_per_s, sum_s_per_step, parameters, batch, seq_len, processes, threads;
 };
 
+// Every figure the tables divide by or print must be there and make sense: a speed of 0
+// or -5 tokens/s would print -nan% and infinite step times.
 Measured read_summary(const std::string& run) {
     const std::string path = (std::filesystem::path(run) / "summary.json").string();
     const std::string json = read_file(path);
-    Measured m{json_number(json, "tokens_per_s"), json_number(json, "sum_s_per_step"),
-               json_number(json, "parameters"), json_number(json, "batch"),
-               json_number(json, "seq_len"), json_number(json, "processes"),
-               json_number(json, "threads")};
-    PF_CHECK(std::isfinite(m.tokens_per_s) && std::isfinite(m.parameters) && std::isfinite(m.batch),
-             "{}: no tokens_per_s, parameters or batch (not a finished build/train run?)", path);
-    return m;
+    auto figure = [&](const std::string& key, bool zero_allowed) {
+        const double value = json_number(json, key);
+        PF_CHECK(!std::isnan(value), "{}: no {} (not a finished build/train run?)", path, key);
+        PF_CHECK(std::isfinite(value) && (value > 0 || (zero_allowed && value == 0)),
+                 "{}: {} is {}, but must be a finite number {} 0", path, key, value,
+                 zero_allowed ? ">=" : ">");
+        return value;
+    };
+    return {figure("tokens_per_s", false), figure("sum_s_per_step", true),
+            figure("parameters", false),   figure("batch", false),
+            figure("seq_len", false),      figure("processes", false),
+            figure("threads", false)};
 }
 
 double ring_allreduce_s(int machines, double gradient_bytes, double bandwidth) {
