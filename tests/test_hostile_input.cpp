@@ -304,3 +304,22 @@ TEST_CASE("hostile input: scaling refuses a summary.json whose speed is 0, negat
                         "tokens_per_s");
     }
 }
+
+TEST_CASE("hostile input: compare does not say it wrote a plot it could not write",
+          "[hostile][programs]") {
+    TempDir dir;
+    write_file(dir.file("run/log.csv"),
+               "step,split,loss,bits_per_byte,accuracy,lr,tokens_per_s,elapsed_s\n"
+               "1,train,5.5,7.9,,0.001,100,1\n"
+               "1,valid,5.4,7.8,0.1,,,2\n");
+    std::filesystem::create_directories(dir.file("out/x.png"));  // a folder where the plot goes
+    Command c = run_bounded("build/compare --runs " + dir.file("run") + " --out " +
+                            dir.file("out/x"));
+    INFO(c.output);
+    REQUIRE(c.exit_code == 0);
+    REQUIRE_THAT(c.output, Catch::Contains("warning: no plot") &&
+                               Catch::Contains("wrote " + dir.file("out/x") + ".md") &&
+                               !Catch::Contains("x.png and"));
+    REQUIRE(std::filesystem::is_directory(dir.file("out/x.png")));
+    REQUIRE(std::filesystem::exists(dir.file("out/x.md")));
+}
