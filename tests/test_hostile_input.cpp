@@ -323,3 +323,23 @@ TEST_CASE("hostile input: compare does not say it wrote a plot it could not writ
     REQUIRE(std::filesystem::is_directory(dir.file("out/x.png")));
     REQUIRE(std::filesystem::exists(dir.file("out/x.md")));
 }
+
+TEST_CASE("hostile input: an empty path in train's --data or --out is refused, naming the flag",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    for (auto [data, task] : std::vector<std::pair<std::string, std::string>>{
+             {corpus + ",", "text"},
+             {"," + corpus, "text"},
+             {corpus + ",," + corpus, "text"},
+             {"''", "text"},
+             {"imagenet64:", "image"}}) {
+        INFO(data);
+        Command c = run_bounded(kTinyTrain + " --task " + task + " --data " + data + " --out " +
+                                dir.file("run"));
+        require_refused(c, "--data");
+        REQUIRE_THAT(c.output, Catch::Contains("empty path"));
+    }
+    require_refused(run_bounded(kTinyText + " --data " + corpus + " --out ''"), "--out");
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("run")));
+}
