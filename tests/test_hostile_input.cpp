@@ -343,3 +343,34 @@ TEST_CASE("hostile input: an empty path in train's --data or --out is refused, n
     require_refused(run_bounded(kTinyText + " --data " + corpus + " --out ''"), "--out");
     REQUIRE_FALSE(std::filesystem::exists(dir.file("run")));
 }
+
+TEST_CASE("hostile input: sample refuses flags for another kind of model (--prompt: text; "
+          "--complete, --out: images)",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("images"));
+    std::string images = write_idx_folder(dir.file("images"), 8, 4, 4, 4);
+    REQUIRE(training::train(tiny_run("text", write_corpus(dir), dir.file("text"))) == 0);
+    REQUIRE(training::train(tiny_run("image", images, dir.file("image"))) == 0);
+    REQUIRE(training::train(tiny_run("protein", write_proteins(dir), dir.file("protein"))) == 0);
+    std::string png = dir.file("grid.png");
+    for (auto [kind, flags, named] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"image", "--prompt hello", "--prompt is for text models"},
+             {"protein", "--prompt MKT", "--prompt is for text models"},
+             {"text", "--complete 1", "--complete is for image models"},
+             {"protein", "--complete 1", "--complete is for image models"},
+             {"text", "--out " + png, "--out is for image models"},
+             {"protein", "--out " + png, "--out is for image models"}}) {
+        INFO(kind << " " << flags);
+        Command c = run_bounded("build/sample --n 2 --ckpt " + dir.file(kind + "/model.ckpt") +
+                                " " + flags);
+        require_refused(c, named);
+        REQUIRE_THAT(c.output, Catch::Contains("is a" + std::string(kind == "image" ? "n " : " ") +
+                                               kind + " model"));
+    }
+    REQUIRE_FALSE(std::filesystem::exists(png));
+    Command fine = run_bounded("build/sample --n 2 --ckpt " + dir.file("image/model.ckpt") +
+                               " --out " + png);
+    INFO(fine.output);
+    REQUIRE(fine.exit_code == 0);
+}
