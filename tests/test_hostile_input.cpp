@@ -374,3 +374,29 @@ TEST_CASE("hostile input: sample refuses flags for another kind of model (--prom
     INFO(fine.output);
     REQUIRE(fine.exit_code == 0);
 }
+
+TEST_CASE("hostile input: --stop-after at or before the step a resumed run is at is refused, "
+          "and the run is left as it was",
+          "[hostile][programs]") {
+    TempDir dir;
+    training::TrainOptions o = tiny_run("text", write_corpus(dir), dir.file("run"));
+    o.steps = 10, o.stop_after = 3;
+    REQUIRE(training::train(o) == 0);
+    const std::string checkpoint = read_file(dir.file("run/model.ckpt"));
+    const std::string log = read_file(dir.file("run/log.csv"));
+    REQUIRE(nn::load_checkpoint(dir.file("run/model.ckpt")).step == 3);
+    for (std::string stop : {"2", "3"}) {
+        INFO("--stop-after " << stop);
+        Command c = run_bounded("build/train --resume --steps 10 --out " + dir.file("run") +
+                                " --stop-after " + stop);
+        require_refused(c, "--stop-after " + stop);
+        REQUIRE_THAT(c.output, Catch::Contains("step 3"));
+        REQUIRE(read_file(dir.file("run/model.ckpt")) == checkpoint);
+        REQUIRE(read_file(dir.file("run/log.csv")) == log);
+    }
+    Command later = run_bounded("build/train --resume --steps 10 --out " + dir.file("run") +
+                                " --stop-after 4");
+    INFO(later.output);
+    REQUIRE(later.exit_code == 0);
+    REQUIRE(nn::load_checkpoint(dir.file("run/model.ckpt")).step == 4);
+}
