@@ -1,6 +1,8 @@
-// test_hostile_input.cpp — no input crashes a program or hangs it: malformed flags,
-// nonsense numbers, empty or endless data files and data that does not fit the model
-// end with a message naming the problem and exit code 2.
+// test_hostile_input.cpp — no input crashes a program, hangs it or is silently ignored:
+// malformed flags, nonsense numbers (seeds that would wrap, floats a float cannot hold),
+// empty paths, flags for another kind of model, empty or endless data files, images
+// whose header claims billions of pixels, gzip bombs and data that does not fit the
+// model end with a message naming the problem and exit code 2.
 //
 // The program tests run the binaries under build/ (make test builds them first), with a
 // timeout and a memory cap, so that a regression fails the test instead of the machine.
@@ -399,4 +401,49 @@ TEST_CASE("hostile input: --stop-after at or before the step a resumed run is at
     INFO(later.output);
     REQUIRE(later.exit_code == 0);
     REQUIRE(nn::load_checkpoint(dir.file("run/model.ckpt")).step == 4);
+}
+
+TEST_CASE("hostile input: a PNG whose header claims 26000 x 26000 pixels is refused before it "
+          "is decoded, naming the file, its size and the limit",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("png"));
+    // Two valid 8x8 grey PNGs (the second is the held-out one); then the first one's header
+    // is made to say 26000 x 26000 (grey: within stb's own limit of 2^30 bytes; 2 GB as
+    // RGB), its checksum made right again. The pixel data is still that of 8x8, so only a
+    // decoder that trusted the header would get far.
+    std::vector<uint8_t> pixels(8 * 8, 100);
+    for (std::string name : {"a.png", "b.png"})
+        REQUIRE(stbi_write_png(dir.file("png/" + name).c_str(), 8, 8, 1, pixels.data(), 8) != 0);
+    std::string png = read_file(dir.file("png/a.png"));
+    REQUIRE(png.substr(12, 4) == "IHDR");
+    auto put_be32 = [&png](size_t at, uint32_t v) {
+        for (int k = 0; k < 4; ++k) png[at + size_t(k)] = char((v >> (24 - 8 * k)) & 0xff);
+    };
+    put_be32(16, 26000), put_be32(20, 26000);  // width, height
+    put_be32(29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(png.data() + 12), 17)));
+    write_file(dir.file("png/a.png"), png);
+    Command c = run_bounded(kTinyTrain + " --task image --data imagenet64:" + dir.file("png") +
+                            " --out " + dir.file("run"));
+    require_refused(c, dir.file("png/a.png"));
+    REQUIRE_THAT(c.output, Catch::Contains("26000x26000") && Catch::Contains("4096x4096"));
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("run")));
+}
+
+TEST_CASE("hostile input: a gzip bomb as train's --data is refused, naming the file and the "
+          "limit, without inflating it whole",
+          "[hostile][programs]") {
+    TempDir dir;
+    // 50 gzip members of 100 MB of zeros each, one after the other (gzip reads them as one
+    // stream): 5 GB of text in 5 MB, more than the 4 GiB run_bounded allows.
+    std::string bomb = dir.file("bomb.txt.gz");
+    Command make = run("head -c 100000000 /dev/zero | gzip -c > " + dir.file("part.gz") +
+                       " && for i in $(seq 50); do cat " + dir.file("part.gz") + "; done > " + bomb);
+    INFO(make.output);
+    REQUIRE(make.exit_code == 0);
+    REQUIRE(std::filesystem::file_size(bomb) < 10'000'000);
+    Command c = run_bounded(kTinyText + " --data " + bomb + " --out " + dir.file("run"));
+    require_refused(c, bomb);
+    REQUIRE_THAT(c.output, Catch::Contains(std::to_string(kMaxInflation) + " times"));
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("run/model.ckpt")));
 }
