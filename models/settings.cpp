@@ -1,6 +1,7 @@
 // settings.cpp — the checks and descriptions of settings' values.
 #include "models/settings.h"
 
+#include <cfloat>
 #include <charconv>
 
 namespace pf::models {
@@ -48,6 +49,11 @@ std::string SettingInfo::problem(const std::string& text) const {
             }
             if (text.empty() || used != text.size() || !std::isfinite(value))
                 return fmt::format("'{}' is not a finite number", text);
+            if (in_float && std::fabs(value) > double(FLT_MAX))
+                return fmt::format("{} is too large: a float holds at most {:g}", text,
+                                   double(FLT_MAX));
+            if (in_float && value != 0 && float(value) == 0)
+                return fmt::format("{} is too small: a float would hold it as 0", text);
             if (positive && value <= 0) return fmt::format("{} is not positive", text);
             return value >= least && value <= most ? "" : outside(text, least, most);
         }

@@ -47,6 +47,7 @@ struct SettingInfo {
     Type type = Type::Text;
     double least = -HUGE_VAL, most = HUGE_VAL;  // Integer, Number: the range [least, most]
     bool positive = false;                      // Number: (0, most] instead
+    bool in_float = false;                      // Number: kept in a float (1e39 refused)
     std::vector<std::string> choices;           // Choice: the names, in the enum's order
     // Settings added after checkpoints were first written: what an older checkpoint,
     // which lacks the key, means (the default); empty: the key is required.
@@ -89,6 +90,8 @@ public:
         Setting<Options> s = described(key, flag, help, SettingInfo::Type::Number);
         s.least = least, s.most = most;
         s.positive = positive_only;
+        s.in_float = std::is_same_v<std::remove_cvref_t<decltype(access(std::declval<Options&>()))>,
+                                    float>;
         s.get = [access](const Options& o) { return fmt::format("{}", access(o)); };
         s.set = [access](Options& o, const std::string& text) {
             access(o) = std::remove_reference_t<decltype(access(o))>(std::stod(text));

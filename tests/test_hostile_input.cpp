@@ -1,6 +1,8 @@
-// test_hostile_input.cpp — no input crashes a program or hangs it: malformed flags,
-// nonsense numbers, empty or endless data files and data that does not fit the model
-// end with a message naming the problem and exit code 2.
+// test_hostile_input.cpp — no input crashes a program, hangs it or is silently ignored:
+// malformed flags, nonsense numbers (seeds that would wrap, floats a float cannot hold),
+// empty paths, flags for another kind of model, empty or endless data files, images
+// whose header claims billions of pixels, gzip bombs and data that does not fit the
+// model end with a message naming the problem and exit code 2.
 //
 // The program tests run the binaries under build/ (make test builds them first), with a
 // timeout and a memory cap, so that a regression fails the test instead of the machine.
@@ -12,7 +14,13 @@
 #include "tools/training/trainer.h"
 #include "engine/files.h"
 
+#include <stb/stb_image_write.h>
+#include <zlib.h>
+
+#include <filesystem>
 #include <string>
+#include <tuple>
+#include <vector>
 
 using namespace pf;
 using namespace pf::testing;
@@ -203,4 +211,227 @@ TEST_CASE("hostile input: eval of a protein model with default flags scores a fi
     REQUIRE(std::stoll(c.at("tokens")) < std::stoll(a.at("tokens")));
     // Batches are built when needed: the whole set costs no more memory than one batch.
     REQUIRE(std::stod(a.at("peak_rss_mib")) < std::stod(c.at("peak_rss_mib")) + 32);
+}
+
+TEST_CASE("hostile input: a negative or out-of-range --seed is refused by every program "
+          "that takes one, as are floats that a float cannot hold",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string missing = " --ckpt " + dir.file("missing.ckpt");
+    for (auto [command, flag] : std::vector<std::pair<std::string, std::string>>{
+             {"build/approx --seed -1", "--seed"},
+             {"build/approx --seed 18446744073709551616", "--seed"},  // 2^64: wrapped to 0
+             {"build/approx --seed 18446744073709551615", "--seed"},  // beyond train's seeds
+             {"build/sample" + missing + " --seed -1", "--seed"},
+             {"build/sample" + missing + " --seed 18446744073709551616", "--seed"},
+             {"build/eval" + missing + " --seed -1", "--seed"},
+             {"build/eval" + missing + " --seed 18446744073709551616", "--seed"},
+             {kTinyText + " --seed -1 --out " + dir.file("run"), "--seed"},
+             {"build/approx --trials 99999999999999999999", "--trials"},  // beyond 64 bits
+             {"build/approx --input-std 1e39", "--input-std"},  // inf as a float
+             {"build/approx --input-std 1e-50", "--input-std"},  // 0 as a float
+             {"build/sample" + missing + " --temperature 1e39", "--temperature"},
+             {"build/bench --time-budget 1e39", "--time-budget"},
+             {kTinyText + " --lr 1e39 --out " + dir.file("run"), "--lr"},
+             {kTinyText + " --dropout 1e-50 --out " + dir.file("run"), "--dropout"}}) {
+        INFO(command);
+        require_refused(run_bounded(command), flag);
+    }
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("run")));
+    // The largest seed is taken.
+    Command largest = run_bounded("build/approx --trials 1 --length 8 --seed 8999999999999999 "
+                                  "--out " + dir.file("approx.csv"));
+    INFO(largest.output);
+    REQUIRE(largest.exit_code == 0);
+}
+
+TEST_CASE("hostile input: an empty --out, or one naming a folder, is refused by every program "
+          "that writes one, before anything is written",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string folder = dir.path().string() + "/";
+    for (std::string out : {std::string("''"), folder, folder + "."}) {
+        for (std::string command :
+             {"build/compare --runs " + dir.file("run"), "build/sample --ckpt " + dir.file("x.ckpt"),
+              std::string("build/approx --trials 1 --length 8"), std::string("build/bench --quick"),
+              "build/scaling --one " + dir.file("a") + " --many " + dir.file("b")}) {
+            INFO(command << " --out " << out);
+            require_refused(run_bounded(command + " --out " + out), "--out");
+        }
+    }
+    require_refused(run_bounded(kTinyText + " --data " + write_corpus(dir) + " --out ''"), "--out");
+    // Nothing hidden (".png", ".md", ".csv") was written into the folder.
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        INFO(entry.path());
+        REQUIRE(entry.path().filename() == "corpus.txt");
+    }
+}
+
+TEST_CASE("hostile input: scaling refuses a summary.json whose speed is 0, negative or not "
+          "finite, naming the file and the key",
+          "[hostile][programs]") {
+    TempDir dir;
+    auto summary = [&](const std::string& name, const std::string& tokens_per_s) {
+        write_file(dir.file(name + "/summary.json"),
+                   "{\n  \"parameters\": 10000,\n  \"batch\": 2,\n  \"seq_len\": 16,\n"
+                   "  \"processes\": 1,\n  \"threads\": 2,\n  \"tokens_per_s\": " + tokens_per_s +
+                   ",\n  \"sum_s_per_step\": 0.001\n}\n");
+        return dir.file(name);
+    };
+    std::string good = summary("good", "1000");
+    std::string out = " --out " + dir.file("results/scaling");
+    Command fine = run_bounded("build/scaling --one " + good + " --many " + good + out);
+    INFO(fine.output);
+    REQUIRE(fine.exit_code == 0);
+    REQUIRE_THAT(fine.output, !Catch::Contains("nan") && !Catch::Contains("inf"));
+    for (std::string speed : {"0", "-5", "1e999"}) {
+        INFO("tokens_per_s " << speed);
+        std::string bad = summary("bad" + speed, speed);
+        Command c = run_bounded("build/scaling --one " + good + " --many " + bad + out);
+        require_refused(c, bad + "/summary.json");
+        REQUIRE_THAT(c.output, Catch::Contains("tokens_per_s") && !Catch::Contains("nan%"));
+        require_refused(run_bounded("build/scaling --one " + bad + " --many " + good + out),
+                        "tokens_per_s");
+    }
+}
+
+TEST_CASE("hostile input: compare does not say it wrote a plot it could not write",
+          "[hostile][programs]") {
+    TempDir dir;
+    write_file(dir.file("run/log.csv"),
+               "step,split,loss,bits_per_byte,accuracy,lr,tokens_per_s,elapsed_s\n"
+               "1,train,5.5,7.9,,0.001,100,1\n"
+               "1,valid,5.4,7.8,0.1,,,2\n");
+    std::filesystem::create_directories(dir.file("out/x.png"));  // a folder where the plot goes
+    Command c = run_bounded("build/compare --runs " + dir.file("run") + " --out " +
+                            dir.file("out/x"));
+    INFO(c.output);
+    REQUIRE(c.exit_code == 0);
+    REQUIRE_THAT(c.output, Catch::Contains("warning: no plot") &&
+                               Catch::Contains("wrote " + dir.file("out/x") + ".md") &&
+                               !Catch::Contains("x.png and"));
+    REQUIRE(std::filesystem::is_directory(dir.file("out/x.png")));
+    REQUIRE(std::filesystem::exists(dir.file("out/x.md")));
+}
+
+TEST_CASE("hostile input: an empty path in train's --data or --out is refused, naming the flag",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    for (auto [data, task] : std::vector<std::pair<std::string, std::string>>{
+             {corpus + ",", "text"},
+             {"," + corpus, "text"},
+             {corpus + ",," + corpus, "text"},
+             {"''", "text"},
+             {"imagenet64:", "image"}}) {
+        INFO(data);
+        Command c = run_bounded(kTinyTrain + " --task " + task + " --data " + data + " --out " +
+                                dir.file("run"));
+        require_refused(c, "--data");
+        REQUIRE_THAT(c.output, Catch::Contains("empty path"));
+    }
+    require_refused(run_bounded(kTinyText + " --data " + corpus + " --out ''"), "--out");
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("run")));
+}
+
+TEST_CASE("hostile input: sample refuses flags for another kind of model (--prompt: text; "
+          "--complete, --out: images)",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("images"));
+    std::string images = write_idx_folder(dir.file("images"), 8, 4, 4, 4);
+    REQUIRE(training::train(tiny_run("text", write_corpus(dir), dir.file("text"))) == 0);
+    REQUIRE(training::train(tiny_run("image", images, dir.file("image"))) == 0);
+    REQUIRE(training::train(tiny_run("protein", write_proteins(dir), dir.file("protein"))) == 0);
+    std::string png = dir.file("grid.png");
+    for (auto [kind, flags, named] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"image", "--prompt hello", "--prompt is for text models"},
+             {"protein", "--prompt MKT", "--prompt is for text models"},
+             {"text", "--complete 1", "--complete is for image models"},
+             {"protein", "--complete 1", "--complete is for image models"},
+             {"text", "--out " + png, "--out is for image models"},
+             {"protein", "--out " + png, "--out is for image models"}}) {
+        INFO(kind << " " << flags);
+        Command c = run_bounded("build/sample --n 2 --ckpt " + dir.file(kind + "/model.ckpt") +
+                                " " + flags);
+        require_refused(c, named);
+        REQUIRE_THAT(c.output, Catch::Contains("is a" + std::string(kind == "image" ? "n " : " ") +
+                                               kind + " model"));
+    }
+    REQUIRE_FALSE(std::filesystem::exists(png));
+    Command fine = run_bounded("build/sample --n 2 --ckpt " + dir.file("image/model.ckpt") +
+                               " --out " + png);
+    INFO(fine.output);
+    REQUIRE(fine.exit_code == 0);
+}
+
+TEST_CASE("hostile input: --stop-after at or before the step a resumed run is at is refused, "
+          "and the run is left as it was",
+          "[hostile][programs]") {
+    TempDir dir;
+    training::TrainOptions o = tiny_run("text", write_corpus(dir), dir.file("run"));
+    o.steps = 10, o.stop_after = 3;
+    REQUIRE(training::train(o) == 0);
+    const std::string checkpoint = read_file(dir.file("run/model.ckpt"));
+    const std::string log = read_file(dir.file("run/log.csv"));
+    REQUIRE(nn::load_checkpoint(dir.file("run/model.ckpt")).step == 3);
+    for (std::string stop : {"2", "3"}) {
+        INFO("--stop-after " << stop);
+        Command c = run_bounded("build/train --resume --steps 10 --out " + dir.file("run") +
+                                " --stop-after " + stop);
+        require_refused(c, "--stop-after " + stop);
+        REQUIRE_THAT(c.output, Catch::Contains("step 3"));
+        REQUIRE(read_file(dir.file("run/model.ckpt")) == checkpoint);
+        REQUIRE(read_file(dir.file("run/log.csv")) == log);
+    }
+    Command later = run_bounded("build/train --resume --steps 10 --out " + dir.file("run") +
+                                " --stop-after 4");
+    INFO(later.output);
+    REQUIRE(later.exit_code == 0);
+    REQUIRE(nn::load_checkpoint(dir.file("run/model.ckpt")).step == 4);
+}
+
+TEST_CASE("hostile input: a PNG whose header claims 26000 x 26000 pixels is refused before it "
+          "is decoded, naming the file, its size and the limit",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("png"));
+    // Two valid 8x8 grey PNGs (the second is the held-out one); then the first one's header
+    // is made to say 26000 x 26000 (grey: within stb's own limit of 2^30 bytes; 2 GB as
+    // RGB), its checksum made right again. The pixel data is still that of 8x8, so only a
+    // decoder that trusted the header would get far.
+    std::vector<uint8_t> pixels(8 * 8, 100);
+    for (std::string name : {"a.png", "b.png"})
+        REQUIRE(stbi_write_png(dir.file("png/" + name).c_str(), 8, 8, 1, pixels.data(), 8) != 0);
+    std::string png = read_file(dir.file("png/a.png"));
+    REQUIRE(png.substr(12, 4) == "IHDR");
+    auto put_be32 = [&png](size_t at, uint32_t v) {
+        for (int k = 0; k < 4; ++k) png[at + size_t(k)] = char((v >> (24 - 8 * k)) & 0xff);
+    };
+    put_be32(16, 26000), put_be32(20, 26000);  // width, height
+    put_be32(29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(png.data() + 12), 17)));
+    write_file(dir.file("png/a.png"), png);
+    Command c = run_bounded(kTinyTrain + " --task image --data imagenet64:" + dir.file("png") +
+                            " --out " + dir.file("run"));
+    require_refused(c, dir.file("png/a.png"));
+    REQUIRE_THAT(c.output, Catch::Contains("26000x26000") && Catch::Contains("4096x4096"));
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("run")));
+}
+
+TEST_CASE("hostile input: a gzip bomb as train's --data is refused, naming the file and the "
+          "limit, without inflating it whole",
+          "[hostile][programs]") {
+    TempDir dir;
+    // 50 gzip members of 100 MB of zeros each, one after the other (gzip reads them as one
+    // stream): 5 GB of text in 5 MB, more than the 4 GiB run_bounded allows.
+    std::string bomb = dir.file("bomb.txt.gz");
+    Command make = run("head -c 100000000 /dev/zero | gzip -c > " + dir.file("part.gz") +
+                       " && for i in $(seq 50); do cat " + dir.file("part.gz") + "; done > " + bomb);
+    INFO(make.output);
+    REQUIRE(make.exit_code == 0);
+    REQUIRE(std::filesystem::file_size(bomb) < 10'000'000);
+    Command c = run_bounded(kTinyText + " --data " + bomb + " --out " + dir.file("run"));
+    require_refused(c, bomb);
+    REQUIRE_THAT(c.output, Catch::Contains(std::to_string(kMaxInflation) + " times"));
+    REQUIRE_FALSE(std::filesystem::exists(dir.file("run/model.ckpt")));
 }

@@ -414,8 +414,9 @@ int main(int argc, char** argv) {
     app.add_option("--dim", s.dim, "head dimension d")->check(positive());
     app.add_option("--input-std", s.input_std, "standard deviation of the entries of Q and K")
         ->check(positive());
-    app.add_option("--seed", s.seed, "random seed");
-    app.add_option("--out", s.out, "CSV file; the PNG plot is written beside it");
+    add_seed_option(app, s.seed, "random seed");
+    app.add_option("--out", s.out, "CSV file; the PNG plot is written beside it")
+        ->check(output_file());
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         if (s.quick) {

@@ -517,7 +517,8 @@ int main(int argc, char** argv) {
     app.add_option("--time-budget", o.time_budget_s, "seconds one forward+backward may take")
         ->check(positive());
     app.add_option("--out", o.out, "CSV file (default results/bench_attention.csv, --paper: "
-                   "results/bench_paper.csv); the PNG plot is written beside it");
+                   "results/bench_paper.csv); the PNG plot is written beside it")
+        ->check(output_file());
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         fmt::print("{}\n", blas_kernel_line());

@@ -6,7 +6,8 @@
 // Reads each run's log.csv (held-out rows) and summary.json, writes OUT.png (the
 // held-out metric of every run against the step) and OUT.md (a Markdown table: run,
 // attention, layers, steps, final and best held-out metric, tokens/s, peak memory),
-// and prints the table. The first run is the reference: the result line gives, for
+// and prints the table (a plot that cannot be drawn or written is a warning, and then
+// only OUT.md is said to be written). The first run is the reference: the result line gives, for
 // each other run, the largest ratio of its metric to the reference's at the
 // evaluations after the first fifth of training.
 #include "engine/error.h"
@@ -126,15 +127,18 @@ PlotSpec held_out_plot(const std::vector<Run>& runs, const std::string& metric,
     return plot;
 }
 
-// Writes OUT.md and OUT.png (a warning instead of the plot if it cannot be drawn).
+// Writes OUT.md and OUT.png (a warning instead of the plot if it cannot be drawn or
+// written, as in the other programs), then says which of them it wrote.
 void write_outputs(const std::string& out, const std::string& table, const PlotSpec& plot) {
     std::filesystem::path base(out);
     if (base.has_parent_path()) std::filesystem::create_directories(base.parent_path());
     write_file(out + ".md", table);
     try {
         plot_png(out + ".png", plot);
+        fmt::print("wrote {}.png and {}.md\n", out, out);
     } catch (const std::exception& e) {
         fmt::print(stderr, "warning: no plot: {}\n", e.what());
+        fmt::print("wrote {}.md (no plot)\n", out);
     }
 }
 
@@ -168,7 +172,9 @@ int main(int argc, char** argv) {
         ->required();
     app.add_option("--metric", metric, "held-out metric to compare (a column of log.csv)");
     app.add_option("--title", title, "plot title");
-    app.add_option("--out", out, "output path without extension: writes OUT.png and OUT.md")->required();
+    app.add_option("--out", out, "output path without extension: writes OUT.png and OUT.md")
+        ->required()
+        ->check(output_file());
     return run_program(app, argc, argv, [&] {
         std::vector<Run> runs;
         for (const std::string& dir : split_commas(runs_arg)) runs.push_back(read_run(dir, metric));
@@ -177,7 +183,6 @@ int main(int argc, char** argv) {
         fmt::print("{}", table);
         write_outputs(out, table, held_out_plot(runs, metric, title));
         ResultLine result = compare_to_reference(runs, metric);
-        fmt::print("wrote {}.png and {}.md\n", out, out);
         result.print();
         return 0;
     });

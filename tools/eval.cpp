@@ -117,9 +117,9 @@ int main(int argc, char** argv) {
     app.add_option("--features", overrides.features,
                    "score with this many random features (drawn anew)")
         ->check(positive());
-    app.add_option("--seed", overrides.seed,
-                   "seed of the random features drawn for --attention or --features "
-                   "(and by --attention-shift)");
+    add_seed_option(app, overrides.seed,
+                    "seed of the random features drawn for --attention or --features "
+                    "(and by --attention-shift)");
     bool shift = false;
     app.add_flag("--attention-shift", shift,
                  "FAVOR+: each layer's attention on one held-out batch with its features as "

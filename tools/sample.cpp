@@ -7,7 +7,8 @@
 //
 // Text goes to stdout; images to a PNG grid; proteins as FASTA. --complete N takes N
 // test images, keeps their top half and samples the bottom half (a second grid shows
-// originals above completions). The decoding speed (tokens/s) goes to stderr.
+// originals above completions). The decoding speed (tokens/s) goes to stderr. A flag
+// for another kind of model (--prompt: text; --complete and --out: images) is refused.
 //
 // Text can be of any length: past the length the model was trained on, decoding goes
 // on in a sliding window (models/generate.h explains it). --n is at most a million
@@ -127,6 +128,24 @@ int64_t complete_images(const models::SequenceModel& model, const std::string& d
     return test.count * (H * W * C - half);
 }
 
+// Flags that one kind of model reads are refused for the others, never ignored.
+void check_flags_fit(const CLI::App& app, models::TaskKind kind, const std::string& checkpoint) {
+    struct Flag {
+        const char* name;
+        models::TaskKind kind;
+        const char* why;
+    };
+    const Flag flags[] = {
+        {"--prompt", models::TaskKind::Text, "the text to continue"},
+        {"--complete", models::TaskKind::Image, "test images to complete"},
+        {"--out", models::TaskKind::Image, "the PNG grid; text and proteins go to stdout"}};
+    auto name = [](models::TaskKind k) { return models::task_names().at(size_t(k)); };
+    for (const Flag& flag : flags)
+        PF_CHECK(app.count(flag.name) == 0 || kind == flag.kind,
+                 "{} is for {} models ({}), but {} is {} {} model", flag.name, name(flag.kind),
+                 flag.why, checkpoint, kind == models::TaskKind::Image ? "an" : "a", name(kind));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,13 +159,14 @@ int main(int argc, char** argv) {
         ->check(non_negative());  // NaN and inf: refused by run_program
     app.add_option("--complete", o.complete, "images: complete the bottom half of N test images")
         ->check(positive());
-    app.add_option("--out", o.out, "images: the PNG grid to write");
-    app.add_option("--seed", o.seed, "random seed");
+    app.add_option("--out", o.out, "images: the PNG grid to write")->check(output_file());
+    add_seed_option(app, o.seed, "random seed");
     add_threads_option(app);
     return run_program(app, argc, argv, [&] {
         Generator dropout(0), gen(o.seed);
         models::TrainedModel trained = models::load_model(o.checkpoint, dropout);
         const models::SequenceModel& model = *trained.model;
+        check_flags_fit(app, trained.task.kind, o.checkpoint);
         PF_CHECK(model.config().causal(), "{} is a masked (bidirectional) model: it does not "
                  "generate", o.checkpoint);
         double start = now_seconds();

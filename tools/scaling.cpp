@@ -38,24 +38,31 @@ constexpr double kGigabit = 1e9 / 8;                   // bytes per second
 const std::vector<double> kBandwidths = {10 * kGigabit, 100 * kGigabit};
 const std::vector<int> kMachines = {1, 2, 4, 8, 16, 32, 64};
 
-// What a run's summary.json says (NaN where it says nothing).
+// What a run's summary.json says.
 struct Measured {
     double tokens_per_s, sum_s_per_step, parameters, batch, seq_len, processes, threads;
 };
 
+// Every figure the tables divide by or print must be there and make sense: a speed of 0
+// or -5 tokens/s would print -nan% and infinite step times.
 Measured read_summary(const std::string& run) {
     const std::string path = (std::filesystem::path(run) / "summary.json").string();
     const auto json = nlohmann::json::parse(read_file(path), nullptr, false);
     PF_CHECK(json.is_object(), "{}: not a JSON object", path);
-    auto number = [&](const char* key) {
+    auto figure = [&](const char* key, bool zero_allowed) {
         auto it = json.find(key);
-        return it != json.end() && it->is_number() ? it->get<double>() : NAN;
+        PF_CHECK(it != json.end() && it->is_number(), "{}: no {} (not a finished build/train run?)",
+                 path, key);
+        const double value = it->get<double>();
+        PF_CHECK(std::isfinite(value) && (value > 0 || (zero_allowed && value == 0)),
+                 "{}: {} is {}, but must be a finite number {} 0", path, key, value,
+                 zero_allowed ? ">=" : ">");
+        return value;
     };
-    Measured m{number("tokens_per_s"), number("sum_s_per_step"), number("parameters"),
-               number("batch"), number("seq_len"), number("processes"), number("threads")};
-    PF_CHECK(std::isfinite(m.tokens_per_s) && std::isfinite(m.parameters) && std::isfinite(m.batch),
-             "{}: no tokens_per_s, parameters or batch (not a finished build/train run?)", path);
-    return m;
+    return {figure("tokens_per_s", false), figure("sum_s_per_step", true),
+            figure("parameters", false),   figure("batch", false),
+            figure("seq_len", false),      figure("processes", false),
+            figure("threads", false)};
 }
 
 double ring_allreduce_s(int machines, double gradient_bytes, double bandwidth) {
@@ -136,7 +143,7 @@ int main(int argc, char** argv) {
     std::string one_run, many_run, out = "results/scaling";
     app.add_option("--one", one_run, "a finished run of one process")->required();
     app.add_option("--many", many_run, "the same run with mpirun -np N")->required();
-    app.add_option("--out", out, "OUT.csv, OUT.md and OUT.png");
+    app.add_option("--out", out, "OUT.csv, OUT.md and OUT.png")->check(output_file());
     return run_program(app, argc, argv, [&] {
         const Measured one = read_summary(one_run), many = read_summary(many_run);
         std::filesystem::path out_path(out);

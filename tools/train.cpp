@@ -7,6 +7,7 @@
 //
 // See tools/training/trainer.h for what a run writes and how resuming works.
 #include "tools/distributed/processes.h"
+#include "tools/training/tasks.h"
 #include "tools/training/trainer.h"
 #include "tools/util/cli.h"
 
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
     add_flags(app, training::train_settings(), o);
     const double largest = double(models::kLargestSettingInteger - 1);
     app.add_option("--steps", o.steps, "total training steps of the run")->check(in_range(1, largest));
-    app.add_option("--out", o.out, "output folder")->required();
+    app.add_option("--out", o.out, "output folder")->required()->check(output_folder());
     app.add_flag("--resume", o.resume, "continue the run in --out to --steps");
     app.add_option("--stop-after", o.stop_after, "stop once this step is done, with a checkpoint")
         ->check(in_range(1, largest));
@@ -36,6 +37,10 @@ int main(int argc, char** argv) {
         for (const CLI::Option* option : app.get_options())
             if (option->count() > 0) o.given_flags.push_back(option->get_name());
         if (app.count("--ff") == 0) o.model.ff = 4 * o.model.attention.dim;
+        // Before the spec is made absolute (as paths, where "" has no name to report).
+        PF_CHECK(app.count("--data") == 0 || !o.task.data.empty(),
+                 "--data: an empty path (leave --data out for the task's default data)");
+        training::check_data_spec(o.task.kind, o.task.data);
         return training::train(o);
     }));
 }

@@ -21,6 +21,13 @@ constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 constexpr int64_t kImagenetSize = 64;
 constexpr double kHeldOutFraction = 0.05;  // of a plain PNG folder, used as test
 constexpr uint8_t kGridBackground = 255;
+// The most pixels a PNG may have, from its header, before it is decoded: 4096 x 4096,
+// 48 MiB as RGB. The task keeps a 64x64 crop, so a larger image would be shrunk more
+// than 64 times in each direction, and a small file can claim a huge image (26000 x
+// 26000 in 657 KB of zeros: 2 GB decoded). Under this bound one image decodes in well
+// under the memory of any machine the programs run on.
+constexpr int64_t kMaxPngSide = 4096;
+constexpr int64_t kMaxPngPixels = kMaxPngSide * kMaxPngSide;
 
 // ---- IDX ---------------------------------------------------------------------
 
@@ -158,9 +165,17 @@ ImageSet load_png_files(const std::vector<fs::path>& files, int64_t size) {
         const std::string path = files[i].string();
         const std::string bytes = read_file(path);
         int width = 0, height = 0, channels_in_file = 0;
-        uint8_t* rgb =
-            stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), int(bytes.size()),
-                                  &width, &height, &channels_in_file, 3);
+        const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+        PF_CHECK(bytes.size() <= size_t(INT32_MAX), "{}: {} bytes: too large for an image", path,
+                 bytes.size());
+        // The header first: the size it claims decides whether the pixels are decoded.
+        PF_CHECK(stbi_info_from_memory(data, int(bytes.size()), &width, &height, &channels_in_file),
+                 "{}: cannot decode the image: {}", path, stbi_failure_reason());
+        PF_CHECK(int64_t(width) * height <= kMaxPngPixels,
+                 "{}: the header says {}x{} pixels, more than the {}x{} ({} pixels) an image may "
+                 "have here", path, width, height, kMaxPngSide, kMaxPngSide, kMaxPngPixels);
+        uint8_t* rgb = stbi_load_from_memory(data, int(bytes.size()), &width, &height,
+                                             &channels_in_file, 3);
         PF_CHECK(rgb != nullptr, "{}: cannot decode the image: {}", path, stbi_failure_reason());
         crop_and_resize(rgb, width, height, size,
                         set.pixels.data() + int64_t(i) * set.image_size());

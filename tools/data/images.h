@@ -18,8 +18,9 @@
 //                           valid), else the PNGs in DIR itself with the last 5% by name
 //                           as the test split.
 // Split "valid" means "test" everywhere. `limit` > 0 keeps only the first `limit` images.
-// Every error (missing file, bad magic number, truncated data, undecodable PNG) throws
-// pf::Error naming the file.
+// A PNG's size is read from its header before it is decoded: one of more than 4096 x
+// 4096 pixels is refused. Every error (missing file, bad magic number, truncated data,
+// undecodable or oversized PNG) throws pf::Error naming the file.
 #pragma once
 
 #include <cstdint>

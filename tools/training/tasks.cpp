@@ -217,12 +217,33 @@ data::ProteinSplits protein_splits(const std::string& path_in, std::string* desc
 }
 
 std::unique_ptr<Task> make_task(const models::TaskConfig& config) {
+    check_data_spec(config.kind, config.data);
     switch (config.kind) {
         case models::TaskKind::Text: return std::make_unique<TextTask>(config);
         case models::TaskKind::Image: return std::make_unique<ImageTask>(config);
         case models::TaskKind::Protein: return std::make_unique<ProteinTask>(config);
     }
     throw Error("unknown task");
+}
+
+void check_data_spec(models::TaskKind kind, const std::string& spec) {
+    if (spec.empty()) return;
+    if (kind == models::TaskKind::Image) {
+        const size_t colon = spec.find(':');
+        PF_CHECK(colon == std::string::npos || colon + 1 < spec.size(),
+                 "--data '{}': an empty path after the colon; give the folder as {}DIR", spec,
+                 spec);
+        return;
+    }
+    if (kind != models::TaskKind::Text) return;  // protein: one path, not empty
+    const size_t entries = 1 + size_t(std::count(spec.begin(), spec.end(), ','));
+    size_t begin = 0;
+    for (size_t entry = 1; entry <= entries; ++entry) {
+        const size_t comma = std::min(spec.find(',', begin), spec.size());
+        PF_CHECK(comma > begin, "--data '{}': file {} of the {} in the comma-separated list is "
+                 "an empty path", spec, entry, entries);
+        begin = comma + 1;
+    }
 }
 
 std::string Task::name() const { return models::task_names().at(size_t(config_.kind)); }

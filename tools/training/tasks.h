@@ -62,7 +62,13 @@ private:
     models::TaskConfig config_;
 };
 
+// The task's data (config.data checked by check_data_spec first).
 std::unique_ptr<Task> make_task(const models::TaskConfig& config);
+
+// pf::Error naming --data and the empty part if a path in `spec` is empty: in a text
+// list ("a.txt," or ",a.txt" or "a.txt,,b.txt"), or the folder of an image spec
+// ("imagenet64:"). An empty spec is the task's default data, and passes.
+void check_data_spec(models::TaskKind kind, const std::string& spec);
 
 // The protein task's sequences (path, or the default UniProt file if empty), without
 // duplicates, in the fixed train / valid / test split every run uses.

@@ -264,6 +264,9 @@ void settle_options(Run& run) {
         elapsed_setting().read(checkpoint.config, checkpoint.describe(), run.elapsed_before);
         PF_CHECK(checkpoint.step <= o.steps, "{} is at step {}, past --steps {}",
                  run.checkpoint_path, checkpoint.step, o.steps);
+        PF_CHECK(o.stop_after == 0 || o.stop_after > checkpoint.step || o.stop_after >= o.steps,
+                 "{} is at step {}: --stop-after {} is done already (give a later step)",
+                 run.checkpoint_path, checkpoint.step, o.stop_after);
     }
     PF_CHECK(o.steps >= 1, "steps {} must be positive", o.steps);
     models::task_settings().check(o.task);

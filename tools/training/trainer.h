@@ -56,7 +56,8 @@ struct TrainOptions {
     int64_t steps = 1000;       // the run's total; a resumed run goes on to this step
     std::string out = "runs/run";
     bool resume = false;        // continue the run in `out` (its own settings) to `steps`
-    int64_t stop_after = 0;     // stop (with a checkpoint) once this step is done; 0: never
+    int64_t stop_after = 0;     // stop (with a checkpoint) once this step is done; 0: never;
+                                // on resume a step already done is refused
     bool quiet = false;         // no progress bar (tests)
     bool recompute = false;     // attention recomputed in backward (nn::AttentionConfig)
     // With resume: the flags the command line gave (e.g. "--dim"). Each flag of a setting

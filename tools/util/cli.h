@@ -14,17 +14,22 @@
 // Numbers on the command line, the same in every program (run_program adds the rules
 // to each option before parsing):
 //   - integer flags are decimal: "020" is 20 (CLI11 alone would read octal 16), and
-//     "0x10" or "1e3" are refused;
-//   - floating-point flags must be finite: "nan", "inf" and "-inf" are refused. (CLI11's
-//     PositiveNumber and Range let NaN through, as every comparison with NaN is false;
-//     after this rule they mean what they say.)
+//     "0x10" or "1e3" are refused, as are values beyond 64 bits and negative values of
+//     unsigned flags (CLI11 alone would clamp 2^64, and wrap -1 to 2^64 - 1);
+//   - floating-point flags must be finite numbers that a float holds: "nan", "inf",
+//     "-inf", 1e39 (inf as a float) and 1e-50 (0 as a float) are refused, whether the
+//     program keeps the value in a float or a double. (CLI11's PositiveNumber and Range
+//     let NaN through, as every comparison with NaN is false; after this rule they mean
+//     what they say.)
 #pragma once
 
 #include "models/settings.h"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
+#include <string>
 
 namespace pf {
 
@@ -37,6 +42,16 @@ int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>
 CLI::Validator in_range(double least, double most);
 CLI::Validator positive();      // > 0
 CLI::Validator non_negative();  // >= 0
+
+// Checks for --out (or any flag naming what a program writes), at parse time: a file to
+// write must have a name (not "", not a folder's name such as "results/", "." or "..",
+// as check_output_path in engine/files.h); a folder to fill must not be "".
+CLI::Validator output_file();
+CLI::Validator output_folder();
+
+// Adds --seed N, 0 .. 8999999999999999 (the range of build/train's --seed, whose seed a
+// checkpoint keeps), to every program that draws random numbers from a seed.
+CLI::Option* add_seed_option(CLI::App& app, uint64_t& seed, const std::string& help);
 
 // Adds --threads N (1..kMaxThreads, see engine/thread_pool.h; default: PF_THREADS or
 // all cores) and applies it before the body runs.
