@@ -192,6 +192,16 @@ TEST_CASE("checkpoint configurations are checked on load: sizes, ranges, shapes"
             REQUIRE_FALSE(fs::exists(out + "/log.csv"));
         }
     }
+    SECTION("a train.batch of 2^31 is refused by the memory gate, before anything is allocated") {
+        std::string out = dir.file("resume huge batch");
+        fs::create_directories(out);
+        fs::copy_file(with_config(dir, checkpoint, "train.batch", "2147483648"), out + "/model.ckpt");
+        training::TrainOptions o;
+        o.out = out, o.resume = true, o.steps = 4, o.quiet = true;
+        REQUIRE_THROWS_WITH(training::train(o), Catch::Contains("batch 2147483648") &&
+                                                    Catch::Contains("GiB"));
+        REQUIRE_FALSE(fs::exists(out + "/log.csv"));
+    }
     SECTION("a configuration larger than the tensors in the file is refused, not allocated") {
         for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
                  {"model.layers", "100000000"}, {"model.dim", "1000000"},

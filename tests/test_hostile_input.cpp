@@ -140,6 +140,21 @@ TEST_CASE("hostile input: a sequence longer than the text, and a data file that 
     REQUIRE_FALSE(std::filesystem::exists(dir.file("plusplus")));
 }
 
+TEST_CASE("hostile input: 2^31 layers or sequences a step are refused by the memory gate",
+          "[hostile][programs]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    for (std::string flag : {"--layers 2147483648", "--batch 2147483648",
+                             "--batch 8999999999999999 --layers 1000000"}) {
+        INFO(flag);
+        require_refused(run_bounded("build/train --task text --dim 16 --heads 2 --seq-len 16 "
+                                    "--steps 2 --data " + corpus + " " + flag + " --out " +
+                                    dir.file("huge")),
+                        "more than this machine's");
+        REQUIRE_FALSE(std::filesystem::exists(dir.file("huge")));
+    }
+}
+
 TEST_CASE("hostile input: non-finite and out-of-range numbers are refused at parse time",
           "[hostile][programs]") {
     TempDir dir;

@@ -244,6 +244,24 @@ struct Run {
 // session's (steps, stop_after, out, quiet) as given. Then the defaults that depend on
 // other settings. The leader reads the checkpoint and sends it to the other processes
 // (the run folder may be on the leader's machine only).
+// A lower bound on one process's memory for a training step, refused when it exceeds the
+// machine's, before anything is allocated (--layers 2^31 or a checkpoint's train.batch of
+// 2^31 would otherwise allocate until the machine swaps). Parameters: 4 D^2 + 2 D ff a
+// block, 16 bytes each (weight, gradient, AdamW's two moments). Activations: each block
+// keeps at least its q, k, v, output and MLP hidden values, (4 D + ff) floats a token.
+void check_step_fits_memory(const TrainOptions& o, int64_t parts) {
+    const double D = double(o.model.attention.dim), ff = double(o.model.ff);
+    const double layers = double(o.model.layers);
+    const double parameter_bytes = layers * (4 * D * D + 2 * D * ff) * 16;
+    const double tokens = std::ceil(double(o.batch) / double(parts)) * double(o.task.seq_len);
+    const double activation_bytes = layers * tokens * (4 * D + ff) * 4;
+    const double need = parameter_bytes + activation_bytes, have = double(machine_memory_bytes());
+    PF_CHECK(need <= have, "{} layers of width {}, batch {} of length {}: a training step needs "
+             "at least {:.1f} GiB, more than this machine's {:.1f} GiB (fewer layers, a smaller "
+             "batch, or --micro-batches)", o.model.layers, o.model.attention.dim, o.batch,
+             o.task.seq_len, need / 1073741824.0, have / 1073741824.0);
+}
+
 void settle_options(Run& run) {
     TrainOptions& o = run.options;
     run.checkpoint_path = (fs::path(o.out) / "model.ckpt").string();
@@ -275,6 +293,7 @@ void settle_options(Run& run) {
     PF_CHECK(o.batch >= parts, "--batch {} cannot be shared out: {} processes x {} "
              "micro-batches need at least one sequence each", o.batch, run.processes.size(),
              o.micro_batches);
+    check_step_fits_memory(o, parts);
     if (o.warmup < 0) o.warmup = std::min<int64_t>(200, o.steps / 20);
     if (o.eval_every <= 0) o.eval_every = std::max<int64_t>(1, o.steps / 10);
     run.elapsed = run.elapsed_before;
