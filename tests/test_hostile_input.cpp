@@ -126,9 +126,9 @@ TEST_CASE("hostile input: a sequence longer than the text, and a data file that 
     TempDir dir;
     std::string corpus = write_corpus(dir);
     require_refused(run_bounded("build/train --task text --layers 1 --dim 16 --heads 2 --batch 2 "
-                                "--data " + corpus + " --seq-len 100000000 --out " +
+                                "--data " + corpus + " --seq-len 100000 --out " +
                                 dir.file("long")),
-                    "sequence length 100000000");
+                    "sequence length 100000");
     REQUIRE_FALSE(std::filesystem::exists(dir.file("long")));
     require_refused(run_bounded(kTinyText + " --data /dev/zero --out " + dir.file("zero")),
                     "/dev/zero: not a regular file");
@@ -299,7 +299,7 @@ TEST_CASE("hostile input: scaling refuses a summary.json whose speed is 0, negat
     INFO(fine.output);
     REQUIRE(fine.exit_code == 0);
     REQUIRE_THAT(fine.output, !Catch::Contains("nan") && !Catch::Contains("inf"));
-    for (std::string speed : {"0", "-5", "1e999"}) {
+    for (std::string speed : {"0", "-5", "null"}) {  // null: how summary.json writes inf, NaN
         INFO("tokens_per_s " << speed);
         std::string bad = summary("bad" + speed, speed);
         Command c = run_bounded("build/scaling --one " + good + " --many " + bad + out);
