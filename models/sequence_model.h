@@ -16,7 +16,6 @@
 #pragma once
 
 #include "nn/layers.h"
-#include "models/settings.h"
 #include "nn/transformer.h"
 
 #include <string>
@@ -37,24 +36,11 @@ struct ModelConfig {
 
     bool causal() const { return attention.causal; }
     bool image_positions() const { return image_height > 0; }
-    // Throws pf::Error naming the bad setting: each against its range (model_settings),
-    // then together (D divisible by H, image sizes all set or none).
+    // Throws pf::Error unless the settings fit together (D divisible by H, image sizes all
+    // set or none, ...: nn::check_config). Each setting's own range is its table's
+    // (model_settings in models/run.h).
     void validate() const;
-
-    // Throws pf::Error, naming `where` and the keys, unless the model this configuration
-    // builds has the shapes of `weights` (a checkpoint's tensors under "model.", the
-    // prefix cut off). Called before the model is built: a configuration claiming 1e8
-    // layers or a width of 1e6 is refused, never allocated.
-    void check_shapes(const nn::NamedTensors& weights, const std::string& where) const;
 };
-
-// Every setting of ModelConfig: checkpoint keys "model.*", flags such as --attention.
-const Settings<ModelConfig>& model_settings();
-// Reads a checkpoint's settings as they are now written: fills the baselines' settings
-// (model.linformer_k, model.hashes, model.buckets), which older checkpoints lack, with
-// their defaults; and checkpoints written before there was a settings table kept the
-// feature kind as "model.orthogonal" = 1 or 0: rewrites it as "model.feature_kind".
-void upgrade_model_settings(SettingsMap& map);
 
 // Per-layer recurrent state of a decoding causal model.
 struct Decoder {

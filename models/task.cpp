@@ -1,4 +1,4 @@
-// task.cpp — the tasks' settings, models and metrics.
+// task.cpp — the tasks' names, models and metrics.
 #include "models/task.h"
 
 #include "models/vocabulary.h"
@@ -15,31 +15,6 @@ const std::vector<std::string>& task_names() {
 const std::vector<std::string>& objective_names() {
     static const std::vector<std::string> names = {"causal", "masked"};
     return names;
-}
-
-const Settings<TaskConfig>& task_settings() {
-    static const Settings<TaskConfig> settings = [] {
-        Settings<TaskConfig> s;
-        s.choice("task.task", "--task", "what to model",
-                 [](auto& t) -> auto& { return t.kind; }, task_names());
-        s.text("task.data", "--data",
-               "text: a file, FILE1,FILE2 (last held out) or a folder with train.txt and "
-               "valid.txt (default data/austen); image: fashion-mnist (default) or "
-               "imagenet64:DIR; protein: a FASTA file (default: mmseqs2-examples)",
-               [](auto& t) -> auto& { return t.data; });
-        s.choice("task.objective", "--objective", "protein: predict the next residue (causal) or "
-                 "hidden ones (masked, bidirectional)",
-                 [](auto& t) -> auto& { return t.objective; }, objective_names());
-        s.on_off("task.concatenated", "--concatenated",
-                 "protein: windows of sequences joined by separators (the long-sequence mode)",
-                 [](auto& t) -> auto& { return t.concatenated; });
-        s.integer("task.max_images", "--max-images", "image: load at most this many per split",
-                  [](auto& t) -> auto& { return t.max_images; }, 0);
-        s.integer("train.seq_len", "--seq-len", "sequence length L (image: the image's length)",
-                  [](auto& t) -> auto& { return t.seq_len; }, 1);
-        return s;
-    }();
-    return settings;
 }
 
 void configure_model(ModelConfig& model, const TaskConfig& task, const ImageShape& image) {

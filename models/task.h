@@ -14,7 +14,6 @@
 
 #include "engine/tensor.h"
 #include "models/sequence_model.h"
-#include "models/settings.h"
 
 #include <string>
 #include <vector>
@@ -35,8 +34,7 @@ struct TaskConfig {
     int64_t max_images = 0;                   // image: load at most this many per split (0: all)
     int64_t seq_len = 256;                    // L (image: the image's length, whatever is asked)
 };
-// Every setting of TaskConfig: checkpoint keys "task.*" and "train.seq_len", flags --task, ...
-const Settings<TaskConfig>& task_settings();
+// Its settings (checkpoint keys "task.*", flags --task, ...): task_settings in models/run.h.
 
 // The shape of a data set's images (all 0 for the other tasks).
 struct ImageShape {

@@ -8,7 +8,7 @@
 #include "programs.h"
 
 #include "engine/files.h"
-#include "models/trained_model.h"
+#include "models/run.h"
 #include "nn/checkpoint.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
@@ -228,8 +228,8 @@ TEST_CASE("checkpoint configurations are checked on load: sizes, ranges, shapes"
     }
 }
 
-TEST_CASE("the baselines' settings are checked against their tensors before anything is "
-          "allocated", "[hostile]") {
+TEST_CASE("the baselines' settings are checked against their tensors: before anything is "
+          "allocated when they claim more, by the model's own tensors when less", "[hostile]") {
     for (std::string attention : {"reformer", "linformer"}) {
         INFO(attention);
         models::ModelConfig config;
@@ -249,17 +249,27 @@ TEST_CASE("the baselines' settings are checked against their tensors before anyt
         REQUIRE(models::read_saved_settings(checkpoint).model.attention.hashes == 2);
 
         std::vector<std::pair<std::string, std::string>> lies = {
-            {"model.hashes", "1000000000"}, {"model.buckets", "2000000000"}, {"model.buckets", "6"}};
-        if (attention == "linformer")
-            lies = {{"model.linformer_k", "1000000000"}, {"model.max_length", "1000000000"},
-                    {"model.linformer_k", "7"}};
+            {"model.hashes", "1000000000"}, {"model.buckets", "2000000000"}};
+        std::pair<std::string, std::string> small_lie = {"model.buckets", "6"};
+        std::string tensor = "attention.rotations";
+        if (attention == "linformer") {
+            lies = {{"model.linformer_k", "1000000000"}, {"model.max_length", "1000000000"}};
+            small_lie = {"model.linformer_k", "7"}, tensor = "attention.sequence_projection.E";
+        }
         for (auto [key, value] : lies) {
             INFO(key << " = " << value);
             nn::Checkpoint lying = checkpoint;
             lying.config[key] = value;
             REQUIRE_THROWS_WITH(models::read_saved_settings(lying),
-                                Catch::Contains(key.substr(key.find('.') + 1)));
+                                Catch::Contains(key + " " + value) && Catch::Contains("the file holds"));
         }
+        // A lie within the file's size builds a model whose own tensors refuse the file.
+        nn::Checkpoint lying = checkpoint;
+        lying.config[small_lie.first] = small_lie.second;
+        models::SavedSettings saved = models::read_saved_settings(lying);
+        models::SequenceModel built(saved.model, init, dropout);
+        REQUIRE_THROWS_WITH(nn::restore_module(lying, "model.", built),
+                            Catch::Contains(tensor) && Catch::Contains("the model expects"));
     }
 }
 

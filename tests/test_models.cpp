@@ -4,6 +4,7 @@
 
 #include "models/evaluate.h"
 #include "models/generate.h"
+#include "models/run.h"
 #include "models/sequence_model.h"
 #include "nn/optim.h"
 
@@ -115,7 +116,8 @@ TEST_CASE("model settings survive a round trip through a checkpoint's map; bad o
     c.attention.heads = 3;
     REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("divisible"));
     c.attention.heads = 0;
-    REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("model.heads"));
+    REQUIRE_THROWS_WITH(model_settings().check(c), Catch::Contains("model.heads"));
+    REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("0 heads"));
 }
 
 TEST_CASE("checkpoints from before the settings table: model.orthogonal reads as the feature "

@@ -6,7 +6,7 @@
 #include "programs.h"
 
 #include "nn/checkpoint.h"
-#include "models/trained_model.h"
+#include "models/run.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
 #include "engine/files.h"

@@ -5,7 +5,7 @@
 #include "programs.h"
 
 #include "engine/error.h"
-#include "models/sequence_model.h"
+#include "models/run.h"
 #include "tools/util/cli.h"
 #include "tools/util/csv.h"
 #include "engine/files.h"

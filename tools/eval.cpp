@@ -22,7 +22,7 @@
 // a FAVOR+ model's attention with its features as trained, redrawn (--seed) and exact
 // softmax (nn/feature_error.h), beside the sizes of its queries and keys.
 #include "models/evaluate.h"
-#include "models/trained_model.h"
+#include "models/run.h"
 #include "nn/attention.h"
 #include "nn/feature_error.h"
 #include "tools/training/tasks.h"

@@ -16,7 +16,7 @@
 #include "models/generate.h"
 #include "tools/data/fasta.h"
 #include "tools/data/images.h"
-#include "models/trained_model.h"
+#include "models/run.h"
 #include "models/vocabulary.h"
 #include "tools/util/cli.h"
 #include "tools/util/timing.h"

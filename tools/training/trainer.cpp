@@ -6,7 +6,7 @@
 #include "engine/ops.h"
 #include "engine/thread_pool.h"
 #include "models/evaluate.h"
-#include "models/trained_model.h"
+#include "models/run.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "tools/distributed/processes.h"
@@ -34,39 +34,6 @@ namespace pf::training {
 namespace fs = std::filesystem;
 using models::SettingsMap;
 
-const models::Settings<TrainOptions>& train_settings() {
-    static const models::Settings<TrainOptions> settings = [] {
-        models::Settings<TrainOptions> s;
-        s.integer("train.batch", "--batch", "sequences per step (with mpirun: over all processes)",
-                  [](auto& o) -> auto& { return o.batch; }, 1);
-        s.integer("train.micro_batches", "--micro-batches",
-                  "split each process's share of a step into this many parts, run one after "
-                  "another (less memory; the gradients add up)",
-                  [](auto& o) -> auto& { return o.micro_batches; }, 1)
-            .missing_means_default();
-        s.number("train.lr", "--lr", "peak learning rate",
-                 [](auto& o) -> auto& { return o.lr; }, 0, HUGE_VAL, true);
-        s.number("train.min_lr_ratio", "", "the learning rate's floor, as a share of its peak",
-                 [](auto& o) -> auto& { return o.min_lr_ratio; }, 0, 1);
-        s.number("train.weight_decay", "--weight-decay", "AdamW weight decay",
-                 [](auto& o) -> auto& { return o.weight_decay; }, 0, HUGE_VAL);
-        s.number("train.clip", "--clip", "gradient clipping: largest global norm",
-                 [](auto& o) -> auto& { return o.clip; }, 0, HUGE_VAL, true);
-        s.integer("train.warmup", "--warmup", "warm-up steps (default 5% of the steps, at most 200)",
-                  [](auto& o) -> auto& { return o.warmup; }, -1);
-        s.integer("train.redraw", "--redraw", "redraw the random features every N steps (0: never)",
-                  [](auto& o) -> auto& { return o.redraw; }, 0);
-        s.integer("train.seed", "--seed", "random seed (data order, initialisation, features)",
-                  [](auto& o) -> auto& { return o.seed; }, 0);
-        s.integer("train.eval_every", "--eval-every", "steps between evaluations (default: a tenth)",
-                  [](auto& o) -> auto& { return o.eval_every; }, 0);
-        s.integer("train.eval_batches", "--eval-batches", "held-out batches per evaluation",
-                  [](auto& o) -> auto& { return o.eval_batches; }, 1);
-        return s;
-    }();
-    return settings;
-}
-
 namespace {
 
 // ---- Ctrl-C (or SIGTERM, which mpirun sends on Ctrl-C): finish the step, save, stop. A
@@ -77,53 +44,6 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void on_interrupt(int signal) {
     g_interrupted = true;
     std::signal(signal, SIG_DFL);
-}
-
-// ---- the run's settings in a checkpoint ------------------------------------------------
-
-SettingsMap run_settings(const TrainOptions& o) {
-    SettingsMap map;
-    models::task_settings().write(o.task, map);
-    models::model_settings().write(o.model, map);
-    train_settings().write(o, map);
-    return map;
-}
-
-// The checkpoint key of a flag of build/train; nothing for the session's flags (--steps,
-// --stop-after, --out), which may change on --resume.
-std::optional<std::string> key_of_flag(const std::string& flag) {
-    if (auto s = models::task_settings().find_flag(flag)) return s->key;
-    if (auto s = models::model_settings().find_flag(flag)) return s->key;
-    if (auto s = train_settings().find_flag(flag)) return s->key;
-    return std::nullopt;
-}
-
-// Throws pf::Error naming the flag and both values if a flag given with --resume
-// disagrees with the run's setting.
-void check_resume_flags(const TrainOptions& requested, const nn::Checkpoint& checkpoint) {
-    const SettingsMap wanted = run_settings(requested);
-    SettingsMap stored = checkpoint.config;
-    models::upgrade_model_settings(stored);
-    for (const std::string& flag : requested.given_flags) {
-        std::optional<std::string> key = key_of_flag(flag);
-        if (!key) continue;
-        // An image's sequence length is the image's: the task ignores --seq-len.
-        if (*key == "train.seq_len" && requested.task.kind == models::TaskKind::Image) continue;
-        auto found = stored.find(*key);
-        std::string run_value = found == stored.end() ? "(none)" : found->second;
-        PF_CHECK(run_value == wanted.at(*key), "{} {} conflicts with the run being resumed, "
-                 "whose {} is {} ({}): leave the flag out to continue the run as it was, or "
-                 "start a new run in another --out", flag, wanted.at(*key), *key, run_value,
-                 checkpoint.describe());
-    }
-}
-
-// The seconds a run has trained, kept beside its settings.
-const models::Settings<double>& elapsed_setting() {
-    static const models::Settings<double> setting = models::Settings<double>().number(
-        "train.elapsed_s", "", "seconds spent in training steps", [](auto& s) -> auto& { return s; },
-        0, HUGE_VAL);
-    return setting;
 }
 
 // The --data spec with each path in it made absolute, so that the checkpoint can be
@@ -205,22 +125,13 @@ void plot_log(const std::string& log_path, const std::string& png_path, const st
 
 // ---- the run ----------------------------------------------------------------------------
 
-struct Generators {
-    Generator batches, dropout, features;
-    explicit Generators(uint64_t seed)
-        : batches(seed * 4 + 1), dropout(seed * 4 + 2), features(seed * 4 + 3) {}
-};
-
 // Everything a training session works with.
 struct Run {
-    TrainOptions options;
+    models::RunParts parts;      // what its checkpoint holds: options, model, optimizer, ...
+    const TrainOptions& options = parts.options;
     const distributed::Processes& processes = distributed::Processes::world();
     std::string checkpoint_path, log_path;
-    nn::Checkpoint checkpoint;   // the one resumed from (empty for a new run)
     std::unique_ptr<Task> task;
-    std::unique_ptr<Generators> gens;
-    std::unique_ptr<models::SequenceModel> model;
-    std::unique_ptr<nn::AdamW> optimizer;
     // The leader's alone (the first process writes files and prints):
     std::unique_ptr<FileLock> lock;
     std::unique_ptr<CsvWriter> log;
@@ -228,103 +139,44 @@ struct Run {
     std::string metric;                // the task's headline metric
     int64_t start = 0;                 // the step this session starts at
     double elapsed_before = 0;         // seconds trained by earlier sessions
-    double elapsed = 0;                // ... and by this one, so far
     double sum_seconds = 0;            // ... of it in summing gradients over processes
     std::optional<models::Evaluation> last_eval;
     std::vector<double> train_losses;  // this session's, for the summary
 
+    explicit Run(TrainOptions settled, std::string folder)
+        : parts(std::move(settled)),
+          checkpoint_path((std::filesystem::path(folder) / "model.ckpt").string()),
+          log_path((std::filesystem::path(folder) / "log.csv").string()) {}
     bool leader() const { return processes.leader(); }
     void say(const std::string& text) const {
         if (!options.quiet && leader()) fmt::print("{}\n", text);
     }
 };
 
-// The options the run goes on with: as given for a new run; on --resume the run's own
-// settings from its checkpoint (each checked, flags that disagree refused), only the
-// session's (steps, stop_after, out, quiet) as given. Then the defaults that depend on
-// other settings. The leader reads the checkpoint and sends it to the other processes
-// (the run folder may be on the leader's machine only).
-// A lower bound on one process's memory for a training step, refused when it exceeds the
-// machine's, before anything is allocated (--layers 2^31 or a checkpoint's train.batch of
-// 2^31 would otherwise allocate until the machine swaps). Parameters: 4 D^2 + 2 D ff a
-// block, 16 bytes each (weight, gradient, AdamW's two moments). Activations: each block
-// keeps at least its q, k, v, output and MLP hidden values, (4 D + ff) floats a token.
-void check_step_fits_memory(const TrainOptions& o, int64_t parts) {
-    const double D = double(o.model.attention.dim), ff = double(o.model.ff);
-    const double layers = double(o.model.layers);
-    const double parameter_bytes = layers * (4 * D * D + 2 * D * ff) * 16;
-    const double tokens = std::ceil(double(o.batch) / double(parts)) * double(o.task.seq_len);
-    const double activation_bytes = layers * tokens * (4 * D + ff) * 4;
-    const double need = parameter_bytes + activation_bytes, have = double(machine_memory_bytes());
-    PF_CHECK(need <= have, "{} layers of width {}, batch {} of length {}: a training step needs "
-             "at least {:.1f} GiB, more than this machine's {:.1f} GiB (fewer layers, a smaller "
-             "batch, or --micro-batches)", o.model.layers, o.model.attention.dim, o.batch,
-             o.task.seq_len, need / 1073741824.0, have / 1073741824.0);
-}
-
-void settle_options(Run& run) {
-    TrainOptions& o = run.options;
-    run.checkpoint_path = (fs::path(o.out) / "model.ckpt").string();
-    run.log_path = (fs::path(o.out) / "log.csv").string();
-    PF_CHECK(!o.resume || !run.leader() || fs::exists(run.checkpoint_path),
-             "{}: no checkpoint to resume from", run.checkpoint_path);
-    o.task.data = absolute_data_spec(o.task.kind, o.task.data);
-    if (o.resume) {
-        std::string bytes = run.leader() ? read_file(run.checkpoint_path) : "";
-        run.processes.broadcast(bytes);
-        const nn::Checkpoint& checkpoint = run.checkpoint =
-            nn::parse_checkpoint(bytes, run.checkpoint_path);
-        check_resume_flags(o, checkpoint);
-        models::SavedSettings saved = models::read_saved_settings(checkpoint);
-        o.task = saved.task;
-        o.model = saved.model;
-        train_settings().read(checkpoint.config, checkpoint.describe(), o);
-        elapsed_setting().read(checkpoint.config, checkpoint.describe(), run.elapsed_before);
-        PF_CHECK(checkpoint.step <= o.steps, "{} is at step {}, past --steps {}",
-                 run.checkpoint_path, checkpoint.step, o.steps);
-        PF_CHECK(o.stop_after == 0 || o.stop_after > checkpoint.step || o.stop_after >= o.steps,
-                 "{} is at step {}: --stop-after {} is done already (give a later step)",
-                 run.checkpoint_path, checkpoint.step, o.stop_after);
-    }
-    PF_CHECK(o.steps >= 1, "steps {} must be positive", o.steps);
-    models::task_settings().check(o.task);
-    train_settings().check(o);
-    const int64_t parts = o.micro_batches * run.processes.size();
-    PF_CHECK(o.batch >= parts, "--batch {} cannot be shared out: {} processes x {} "
-             "micro-batches need at least one sequence each", o.batch, run.processes.size(),
-             o.micro_batches);
-    check_step_fits_memory(o, parts);
-    if (o.warmup < 0) o.warmup = std::min<int64_t>(200, o.steps / 20);
-    if (o.eval_every <= 0) o.eval_every = std::max<int64_t>(1, o.steps / 10);
-    run.elapsed = run.elapsed_before;
+// The checkpoint of the run in `out` (the leader reads it and sends it to the other
+// processes: the run folder may be on the leader's machine only).
+nn::Checkpoint read_run_checkpoint(const std::string& path, const distributed::Processes& processes) {
+    PF_CHECK(!processes.leader() || fs::exists(path), "{}: no checkpoint to resume from", path);
+    std::string bytes = processes.leader() ? read_file(path) : "";
+    processes.broadcast(bytes);
+    return nn::parse_checkpoint(bytes, path);
 }
 
 // The task (its data loaded and checked against the sequence length), the model it
 // calls for, and the optimizer. Every process builds the same (same seed).
 void build_run(Run& run) {
-    TrainOptions& o = run.options;
+    TrainOptions& o = run.parts.options;
     run.task = make_task(o.task);
     o.task.seq_len = run.task->sequence_length(o.task.seq_len);
     models::configure_model(o.model, o.task, run.task->image_shape());
-    o.model.attention.recompute = o.recompute;
-    o.model.validate();
-    // favor++'s running statistic moves with each process's own batches: the processes'
-    // models would drift apart (it is not summed across them yet).
-    PF_CHECK(o.model.attention.feature_kind != nn::FeatureKind::Optimal || run.processes.size() == 1,
-             "--feature-kind favor++ trains in one process only ({} were started)",
-             run.processes.size());
-    run.gens = std::make_unique<Generators>(o.seed);
-    Generator init(o.seed * 4);
-    run.model = std::make_unique<models::SequenceModel>(o.model, init, run.gens->dropout);
-    run.optimizer = std::make_unique<nn::AdamW>(run.model->named_parameters(), o.lr, 0.9f, 0.95f,
-                                                1e-8f, o.weight_decay);
+    models::build_model(run.parts);
     run.metric = models::metric_names(o.task.kind).front();
 }
 
 // Everything is checked: now the run folder (the leader's). One trainer per folder, for
 // the life of the run, and nothing is written there before the lock is held. On
-// --resume, the model, optimizer and generators continue from the checkpoint.
-void open_run_folder(Run& run) {
+// --resume, every part of the run continues from the checkpoint.
+void open_run_folder(Run& run, const nn::Checkpoint* resumed) {
     const TrainOptions& o = run.options;
     if (run.leader()) {
         fs::create_directories(o.out);
@@ -338,14 +190,10 @@ void open_run_folder(Run& run) {
             check_replaceable((fs::path(o.out) / name).string());
         remove_stale_temporary_files(run.checkpoint_path);
     }
-    if (o.resume) {
-        nn::restore_module(run.checkpoint, "model.", *run.model);
-        run.optimizer->load_state(run.checkpoint.with_prefix("optim."));
-        nn::restore_generator(run.checkpoint, "batches", run.gens->batches);
-        nn::restore_generator(run.checkpoint, "dropout", run.gens->dropout);
-        nn::restore_generator(run.checkpoint, "features", run.gens->features);
-        run.start = run.checkpoint.step;
-        run.checkpoint = nn::Checkpoint();  // its tensors are in the model now
+    if (resumed) {
+        models::restore_run(*resumed, run.parts);
+        run.start = run.parts.step;
+        run.elapsed_before = run.parts.elapsed;
     }
     if (!run.leader()) return;
     if (o.resume) trim_log(run.log_path, run.start);
@@ -358,20 +206,10 @@ void open_run_folder(Run& run) {
     run.progress->resume_from(run.start);
 }
 
-// The model, its random features, the optimizer state, the generators, the step and
-// every setting, written atomically by the leader.
-void save(const Run& run, int64_t step) {
-    if (!run.leader()) return;
-    nn::Checkpoint checkpoint;
-    checkpoint.config = run_settings(run.options);
-    elapsed_setting().write(run.elapsed, checkpoint.config);
-    checkpoint.step = step;
-    nn::store_module(checkpoint, "model.", *run.model);
-    for (auto& [name, tensor] : run.optimizer->state()) checkpoint.add_tensor("optim." + name, tensor);
-    nn::store_generator(checkpoint, "batches", run.gens->batches);
-    nn::store_generator(checkpoint, "dropout", run.gens->dropout);
-    nn::store_generator(checkpoint, "features", run.gens->features);
-    nn::save_checkpoint(run.checkpoint_path, checkpoint);
+// Every part of the run at `step`, written atomically by the leader (models/run.h).
+void save(Run& run, int64_t step) {
+    run.parts.step = step;
+    if (run.leader()) models::save_run(run.checkpoint_path, run.parts);
 }
 
 // ---- one step ---------------------------------------------------------------------------
@@ -408,7 +246,7 @@ int64_t scored_targets(const std::vector<int32_t>& targets) {
 // Adds the gradients, the loss and whether a process was interrupted over the processes
 // (in rank order: see tools/distributed/processes.h). Returns whether one was.
 bool sum_over_processes(Run& run, float& loss) {
-    const std::vector<Tensor> parameters = run.model->parameters();
+    const std::vector<Tensor> parameters = run.parts.model->parameters();
     std::vector<float> flat;
     for (const Tensor& p : parameters) {
         const Tensor g = p.grad();
@@ -444,20 +282,20 @@ struct StepResult {
 StepResult training_step(Run& run, int64_t step) {
     const TrainOptions& o = run.options;
     float lr = nn::lr_at(step, o.steps, o.lr, o.warmup, o.min_lr_ratio);
-    run.optimizer->set_lr(lr);
-    const Batch batch = run.task->train_batch(o.batch, o.task.seq_len, run.gens->batches);
+    run.parts.optimizer->set_lr(lr);
+    const Batch batch = run.task->train_batch(o.batch, o.task.seq_len, run.parts.generators.batches);
     const int64_t scored = scored_targets(batch.targets);
     const int64_t parts = o.micro_batches * run.processes.size();
-    run.optimizer->zero_grad();
+    run.parts.optimizer->zero_grad();
     float loss = 0;
-    Generator& dropout = run.gens->dropout;
+    Generator& dropout = run.parts.generators.dropout;
     const uint64_t dropout_offset = dropout.offset();  // every part draws as the whole batch would
     for (int64_t k = 0; k < o.micro_batches; ++k) {
         const RowRange range = part_of(o.batch, parts, run.processes.rank() * o.micro_batches + k);
         const Batch part = rows_of(batch, range);
         dropout.set_state(dropout.seed(), dropout_offset);
         dropout.set_row_slice({range.first, range.rows, o.batch});
-        Tensor logits = run.model->forward(part.inputs, part.batch, part.length, part.key_mask);
+        Tensor logits = run.parts.model->forward(part.inputs, part.batch, part.length, part.key_mask);
         Tensor part_loss = models::batch_loss(logits, part.targets);  // mean over the part
         const int64_t part_scored = scored_targets(part.targets);
         if (part_scored != scored)  // its share of the mean over the whole batch
@@ -468,10 +306,10 @@ StepResult training_step(Run& run, int64_t step) {
     dropout.set_row_slice({});
     bool interrupted = g_interrupted;
     if (run.processes.size() > 1) interrupted = sum_over_processes(run, loss);
-    float norm = nn::clip_grad_norm(run.model->parameters(), o.clip);
+    float norm = nn::clip_grad_norm(run.parts.model->parameters(), o.clip);
     const bool finite = std::isfinite(norm);
-    if (finite) run.optimizer->step();
-    if (o.redraw > 0 && (step + 1) % o.redraw == 0) run.model->redraw_features(run.gens->features);
+    if (finite) run.parts.optimizer->step();
+    if (o.redraw > 0 && (step + 1) % o.redraw == 0) run.parts.model->redraw_features(run.parts.generators.features);
     return {loss, lr, finite, interrupted};
 }
 
@@ -485,7 +323,7 @@ void evaluate_and_save(Run& run, int64_t step) {
                                       processes.sum(losses);
                                       processes.sum(counts);
                                   }};
-    models::Evaluation e = models::evaluate(*run.model, o.task.kind,
+    models::Evaluation e = models::evaluate(*run.parts.model, o.task.kind,
                                             run.task->held_out("valid", o.task.seq_len), o.batch,
                                             o.eval_batches, models::Reading::Whole, share);
     if (run.leader()) {
@@ -498,7 +336,7 @@ void evaluate_and_save(Run& run, int64_t step) {
         run.log->row(std::vector<std::string>{
             std::to_string(step), "valid", fmt::format("{:.6g}", e.loss),
             fmt::format("{:.6g}", headline), fmt::format("{:.6g}", e.accuracy), "", "",
-            fmt::format("{:.3f}", run.elapsed)});
+            fmt::format("{:.3f}", run.parts.elapsed)});
         if (!o.quiet) run.progress->message(fmt::format("step {}: held out{}", step, figures));
     }
     run.last_eval = std::move(e);
@@ -521,7 +359,7 @@ std::pair<std::string, int64_t> training_loop(Run& run) {
         non_finite_steps = result.updated ? 0 : non_finite_steps + 1;
         const int64_t done = step + 1;
         double seconds = now_seconds() - step_start;
-        run.elapsed += seconds;
+        run.parts.elapsed += seconds;
         rate_tokens = 0.9 * rate_tokens + double(tokens_per_step);
         rate_seconds = 0.9 * rate_seconds + seconds;
         double tokens_per_s = rate_tokens / rate_seconds;
@@ -531,7 +369,7 @@ std::pair<std::string, int64_t> training_loop(Run& run) {
                 std::to_string(done), "train", fmt::format("{:.6g}", result.loss),
                 fmt::format("{:.6g}", models::metric_value(run.metric, result.loss, NAN)), "",
                 fmt::format("{:.6g}", result.lr), fmt::format("{:.1f}", tokens_per_s),
-                fmt::format("{:.3f}", run.elapsed)});
+                fmt::format("{:.3f}", run.parts.elapsed)});
             if (!o.quiet) run.progress->update(done, {{"loss", result.loss}, {"tok/s", tokens_per_s}});
         }
         if (done % o.eval_every == 0 || done == o.steps) evaluate_and_save(run, done);
@@ -562,13 +400,13 @@ void finish(const Run& run) {
     models::model_settings().write(o.model, model_settings);
     for (auto& [key, value] : model_settings) model_json[key.substr(strlen("model."))] = value;
     summary["model"] = model_json;
-    summary["parameters"] = run.model->parameter_count();
+    summary["parameters"] = run.parts.model->parameter_count();
     summary["steps"] = o.steps, summary["batch"] = o.batch, summary["seq_len"] = o.task.seq_len;
     summary["lr"] = number(o.lr), summary["seed"] = o.seed;
     summary["processes"] = run.processes.size(), summary["threads"] = num_threads();
-    summary["elapsed_s"] = number(run.elapsed);
+    summary["elapsed_s"] = number(run.parts.elapsed);
     // Training speed of this session: step time only (evaluations excluded).
-    const double session_s = std::max(1e-9, run.elapsed - run.elapsed_before);
+    const double session_s = std::max(1e-9, run.parts.elapsed - run.elapsed_before);
     summary["tokens_per_s"] = number(double(o.steps - run.start) * double(o.batch * o.task.seq_len) / session_s);
     // Summing gradients over the processes: seconds per step, and their share of the step.
     summary["sum_s_per_step"] = number(run.sum_seconds / double(std::max<int64_t>(1, o.steps - run.start)));
@@ -607,12 +445,17 @@ void finish(const Run& run) {
 
 }  // namespace
 
-int train(TrainOptions options) {
-    Run run;
-    run.options = std::move(options);
-    settle_options(run);
+int train(TrainOptions requested) {
+    const distributed::Processes& processes = distributed::Processes::world();
+    requested.task.data = absolute_data_spec(requested.task.kind, requested.task.data);
+    std::optional<nn::Checkpoint> resumed;
+    if (requested.resume)
+        resumed = read_run_checkpoint((fs::path(requested.out) / "model.ckpt").string(), processes);
+    Run run(models::settle_run_options(requested, resumed ? &*resumed : nullptr, processes.size()),
+            requested.out);
     build_run(run);
-    open_run_folder(run);
+    open_run_folder(run, resumed ? &*resumed : nullptr);
+    resumed.reset();  // its tensors are in the model now
     const TrainOptions& o = run.options;
 
     run.say(fmt::format("task: {}", run.task->description()));
@@ -620,7 +463,7 @@ int train(TrainOptions options) {
     run.say(fmt::format("model: {} attention, {} layers, width {}, {} heads, {} parameters; {} "
                         "tokens per step", nn::mechanism_name(o.model.attention.mechanism),
                         o.model.layers, o.model.attention.dim, o.model.attention.heads,
-                        run.model->parameter_count(), o.batch * o.task.seq_len));
+                        run.parts.model->parameter_count(), o.batch * o.task.seq_len));
     if (run.processes.size() > 1)
         run.say(fmt::format("{} processes ({} threads each), each with a replica of the model",
                             run.processes.size(), num_threads()));
@@ -628,7 +471,7 @@ int train(TrainOptions options) {
     g_interrupted = false;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
-    run.model->train();
+    run.parts.model->train();
     auto [stop_reason, step] = training_loop(run);
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);

@@ -29,44 +29,17 @@
 // run can be resumed or evaluated from any folder.
 #pragma once
 
-#include "models/sequence_model.h"
-#include "models/settings.h"
-#include "models/task.h"
+#include "models/run.h"
 
 #include <string>
 #include <vector>
 
 namespace pf::training {
 
-struct TrainOptions {
-    // The run: stored in its checkpoint, each setting described once in a table
-    // (task_settings, model_settings, train_settings), from which build/train's flags are made.
-    models::TaskConfig task;
-    models::ModelConfig model;  // the task fills in vocab, objective and positions
-    int64_t batch = 8;          // sequences per step, over all processes
-    int64_t micro_batches = 1;  // parts of each process's share, run one after another
-    float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f;
-    int64_t warmup = -1;        // steps of linear warm-up; -1: 5% of the steps, at most 200
-    int64_t redraw = 0;         // redraw random features every N steps; 0: never
-    uint64_t seed = 0;
-    int64_t eval_every = 0;     // 0: ten evaluations per run
-    int64_t eval_batches = 16;  // held-out batches per evaluation
-
-    // The session: may differ from one --resume to the next.
-    int64_t steps = 1000;       // the run's total; a resumed run goes on to this step
-    std::string out = "runs/run";
-    bool resume = false;        // continue the run in `out` (its own settings) to `steps`
-    int64_t stop_after = 0;     // stop (with a checkpoint) once this step is done; 0: never;
-                                // on resume a step already done is refused
-    bool quiet = false;         // no progress bar (tests)
-    bool recompute = false;     // attention recomputed in backward (nn::AttentionConfig)
-    // With resume: the flags the command line gave (e.g. "--dim"). Each flag of a setting
-    // must agree with the run's own value, or the resume is refused.
-    std::vector<std::string> given_flags;
-};
-
-// The settings "train.*" of TrainOptions (the schedule), with their flags.
-const models::Settings<TrainOptions>& train_settings();
+// The run's settings (task, model, schedule) and the session's (steps, out, resume, ...):
+// models/run.h, where the checkpoint of a run is.
+using models::TrainOptions;
+using models::train_settings;
 
 // Runs (or resumes) training; returns the process exit code. Throws pf::Error on bad
 // input (missing data, a corrupt checkpoint, a folder that already holds a run).
