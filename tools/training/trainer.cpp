@@ -139,7 +139,7 @@ struct Run {
     std::string metric;                // the task's headline metric
     int64_t start = 0;                 // the step this session starts at
     double elapsed_before = 0;         // seconds trained by earlier sessions
-    double sum_seconds = 0;            // ... of it in summing gradients over processes
+    double sum_seconds = 0;            // this session's seconds summing gradients over processes
     std::optional<models::Evaluation> last_eval;
     std::vector<double> train_losses;  // this session's, for the summary
 
