@@ -13,6 +13,7 @@
 #include "tools/data/ngram.h"
 #include "tools/data/text.h"
 #include "engine/files.h"
+#include "models/vocabulary.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -34,6 +35,7 @@
 
 using namespace pf;
 using namespace pf::data;
+namespace protein = pf::models::protein;  // the alphabet read_fasta is given
 namespace fs = std::filesystem;
 using Catch::Contains;
 
@@ -157,8 +159,11 @@ TEST_CASE("read_fasta: multi-line records, comments, blank lines, case, unknown 
     TempDir dir;
     write_plain(dir.file("small.fasta"), fasta);
     write_gzip(dir.file("small.fasta.gz"), fasta);
-    REQUIRE(read_fasta(dir.file("small.fasta")) == expected);
-    REQUIRE(read_fasta(dir.file("small.fasta.gz")) == expected);
+    REQUIRE(read_fasta(dir.file("small.fasta"), protein::kResidues) == expected);
+    REQUIRE(read_fasta(dir.file("small.fasta.gz"), protein::kResidues) == expected);
+    // The alphabet is the caller's: with the 20 standard amino acids only, B Z U O are unknown.
+    const std::vector<std::string> standard = {"MKTAYIAKQR", "ACDXXXXX", "WYV"};
+    REQUIRE(read_fasta(dir.file("small.fasta"), "ACDEFGHIKLMNPQRSTVWY") == standard);
 }
 
 TEST_CASE("read_fasta: malformed input names the file and the line", "[data]") {
@@ -166,7 +171,7 @@ TEST_CASE("read_fasta: malformed input names the file and the line", "[data]") {
     auto error_of = [&](const std::string& name, const std::string& content) {
         write_plain(dir.file(name), content);
         try {
-            read_fasta(dir.file(name));
+            read_fasta(dir.file(name), protein::kResidues);
         } catch (const Error& e) {
             return std::string(e.what());
         }
@@ -186,7 +191,8 @@ TEST_CASE("read_fasta: malformed input names the file and the line", "[data]") {
                  Contains("inner_stop.fa:3:") && Contains("'*'"));
     REQUIRE_THAT(error_of("no_records.fa", "; nothing here\n\n"),
                  Contains("no_records.fa") && Contains("no FASTA records"));
-    REQUIRE_THROWS_WITH(read_fasta(dir.file("absent.fa")), Contains("absent.fa"));
+    REQUIRE_THROWS_WITH(read_fasta(dir.file("absent.fa"), protein::kResidues),
+                        Contains("absent.fa"));
 }
 
 TEST_CASE("read_fasta: corrupt or truncated gzip is an error, not fewer sequences", "[data]") {
@@ -200,18 +206,18 @@ TEST_CASE("read_fasta: corrupt or truncated gzip is an error, not fewer sequence
         fasta += '\n';
     }
     write_gzip(dir.file("whole.fa.gz"), fasta);
-    REQUIRE(read_fasta(dir.file("whole.fa.gz")).size() == 300);
+    REQUIRE(read_fasta(dir.file("whole.fa.gz"), protein::kResidues).size() == 300);
 
     std::string compressed = read_plain(dir.file("whole.fa.gz"));
     write_plain(dir.file("cut.fa.gz"), compressed.substr(0, compressed.size() / 2));
-    REQUIRE_THROWS_WITH(read_fasta(dir.file("cut.fa.gz")),
+    REQUIRE_THROWS_WITH(read_fasta(dir.file("cut.fa.gz"), protein::kResidues),
                         Contains("cut.fa.gz") && Contains("truncated") && Contains("line"));
 
     std::string damaged = compressed;
     for (size_t i = damaged.size() / 2; i < damaged.size() / 2 + 16; ++i)
         damaged[i] = char(~damaged[i]);
     write_plain(dir.file("damaged.fa.gz"), damaged);
-    REQUIRE_THROWS_WITH(read_fasta(dir.file("damaged.fa.gz")),
+    REQUIRE_THROWS_WITH(read_fasta(dir.file("damaged.fa.gz"), protein::kResidues),
                         Contains("damaged.fa.gz") && Contains("corrupt"));
 }
 
@@ -273,7 +279,7 @@ TEST_CASE("protein FASTA from the mmseqs2 examples reads as ~20000 valid sequenc
         WARN(path << " is absent (Debian package mmseqs2-examples); skipped");
         return;
     }
-    std::vector<std::string> sequences = read_fasta(path);
+    std::vector<std::string> sequences = read_fasta(path, protein::kResidues);
     REQUIRE(sequences.size() > 19000);
     REQUIRE(sequences.size() < 21000);
     int64_t residues = 0;

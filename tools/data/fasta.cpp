@@ -26,7 +26,7 @@ std::string describe(char c) {
 
 // ---- FASTA -------------------------------------------------------------------
 
-std::vector<std::string> read_fasta(const std::string& path) {
+std::vector<std::string> read_fasta(const std::string& path, std::string_view alphabet) {
     const std::string text = read_file(path);
     std::vector<std::string> sequences;
     int64_t header_line = 0;  // of the record being read; 0 before the first '>'
@@ -66,7 +66,8 @@ std::vector<std::string> read_fasta(const std::string& path) {
                      line_number, describe(c));
             PF_CHECK(!stopped, "{}:{}: residues after '*', which may only end a sequence", path,
                      line_number);
-            sequence.push_back(protein::decode(protein::encode(c)));  // upper case; unknown → 'X'
+            const char letter = char(std::toupper(uint8_t(c)));
+            sequence.push_back(alphabet.find(letter) != std::string_view::npos ? letter : 'X');
         }
     }
     check_last_record();

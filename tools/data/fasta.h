@@ -1,13 +1,13 @@
 // fasta.h — protein data: FASTA files and their train / valid / test splits.
 //
-//   std::vector<std::string> all = read_fasta("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz");
+//   std::vector<std::string> all =
+//       read_fasta("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz", "ACDEFGHIKLMNPQRSTVWYXBZUO");
 //   ProteinSplits splits = split_proteins(all, /*seed=*/1);      // 90% / 5% / 5%
 //
-// Sequences are strings of residue letters. What turns them into a model's inputs and
-// targets (causal, masked, concatenated rows) is models/objective.h.
+// Sequences are strings of residue letters, in the alphabet the caller gives (the
+// protein model's is models::protein::kResidues). What turns them into a model's inputs
+// and targets (causal, masked, concatenated rows) is models/objective.h.
 #pragma once
-
-#include "models/vocabulary.h"
 
 #include <cstdint>
 #include <string>
@@ -18,14 +18,11 @@ namespace pf::data {
 
 // Records of a plain or gzipped FASTA file, in file order, as upper-case residue
 // strings. Records may span many lines; lines starting with ';' are comments; blank
-// lines are skipped; letters outside protein::kResidues become 'X'; a '*' ending a
-// sequence is dropped. Sequence data before the first '>', a record without residues,
-// a character that is not a letter (a digit, '-', ...) or damaged gzip data throw
-// pf::Error as "FILE:LINE: what is wrong".
-std::vector<std::string> read_fasta(const std::string& path);
-
-// The protein alphabet is the model's vocabulary: models/vocabulary.h.
-namespace protein = models::protein;
+// lines are skipped; letters (either case) outside `alphabet` (upper-case letters)
+// become 'X', unknown; a '*' ending a sequence is dropped. Sequence data before the
+// first '>', a record without residues, a character that is not a letter (a digit,
+// '-', ...) or damaged gzip data throw pf::Error as "FILE:LINE: what is wrong".
+std::vector<std::string> read_fasta(const std::string& path, std::string_view alphabet);
 
 struct ProteinSplits {
     std::vector<std::string> train, valid, test;

@@ -3,6 +3,7 @@
 #include "tools/training/tasks.h"
 
 #include "models/objective.h"
+#include "models/vocabulary.h"
 #include "tools/data/fasta.h"
 #include "tools/data/images.h"
 #include "tools/data/text.h"
@@ -182,7 +183,7 @@ data::ProteinSplits protein_splits(const std::string& path_in, std::string* desc
     PF_CHECK(!path_in.empty() || std::filesystem::exists(path),
              "{} not found: run `make data` (it installs mmseqs2-examples), or pass "
              "--data FILE.fasta[.gz]", path);
-    std::vector<std::string> all = data::read_fasta(path);
+    std::vector<std::string> all = data::read_fasta(path, protein::kResidues);
     if (description) *description = fmt::format("{}: {} sequences", path, all.size());
     data::ProteinSplits splits = data::split_proteins(std::move(all), kSplitSeed);
     PF_CHECK(!splits.train.empty() && !splits.test.empty() && !splits.valid.empty(),
