@@ -8,8 +8,8 @@
 //   key_mask  1 for real tokens, 0 for padding (attention must not look at padding);
 //             undefined when no row is padded.
 //
-//   Batch text = sample_text_windows(corpus.train, 16, 256, gen);        // the causal shift
-//   Batch images = image_batch({data::image_to_tokens(train, 0)});      // start token first
+//   Batch text = sample_text_windows(corpus.train, 16, 256, gen);       // the causal shift
+//   Batch images = image_batch({intensities_0, intensities_1});         // start token first
 //   Batch causal = protein::sample_causal_batch(splits.train, 8, 256, gen);
 //   Batch masked = protein::sample_masked_batch(splits.train, 8, 256, gen);
 //   Batch packed = protein::sample_concatenated_batch(splits.train, 8, 1024, Objective::Masked, gen);
