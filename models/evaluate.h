@@ -40,7 +40,8 @@ struct Evaluation {
 };
 
 // A fixed held-out set of `rows` rows: batch(first, count) gives rows [first, first +
-// count), the same on every call (tools/training/tasks.h builds them from the data).
+// count), the same on every call (tools/training/tasks.h builds them from the data with
+// models/objective.h).
 struct HeldOutSet {
     int64_t rows = 0;
     std::function<Batch(int64_t first, int64_t count)> batch;

@@ -8,8 +8,9 @@
 //   protein  amino acids; predicts the next residue (causal) or hidden residues (masked:
 //            bidirectional attention); learned positions; scored by accuracy and perplexity.
 //
-// The tokens are those of models/vocabulary.h. The data side of each task (loading,
-// training batches, the held-out set) is in tools/training/tasks.h.
+// The tokens are those of models/vocabulary.h; how they become a Batch of inputs and
+// targets (shifts, masks, start tokens) is models/objective.h. Where each task's data
+// comes from (reading it, the splits) is tools/training/tasks.h.
 #pragma once
 
 #include "engine/tensor.h"

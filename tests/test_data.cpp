@@ -1,15 +1,19 @@
-// test_data.cpp — the data layer: text corpora, FASTA and protein batches, images.
+// test_data.cpp — the readers of tools/data: text corpora, FASTA files and their
+// splits, images; and the n-gram baseline. (The batches made of their bytes and
+// strings are tested in test_objective.cpp.)
 //
 // Every test writes its own small files into a fresh temporary folder and removes it
 // afterwards. Expected values come from the inputs the test wrote, worked out by hand
 // or by a formula independent of the loader. The tests tagged [fashion] and
 // [proteins] read the installed data sets and only warn when they are absent.
 #include "engine/error.h"
+#include "engine/random.h"
 #include "tools/data/fasta.h"
 #include "tools/data/images.h"
 #include "tools/data/ngram.h"
 #include "tools/data/text.h"
 #include "engine/files.h"
+#include "models/vocabulary.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -31,6 +35,7 @@
 
 using namespace pf;
 using namespace pf::data;
+namespace protein = pf::models::protein;  // the alphabet read_fasta is given
 namespace fs = std::filesystem;
 using Catch::Contains;
 
@@ -132,52 +137,8 @@ TEST_CASE("text corpus errors name the file", "[data]") {
                         Contains("cut.txt.gz") && Contains("truncated"));
 }
 
-TEST_CASE("sample_windows cuts windows of L + 1 bytes: inputs, then targets one later", "[data]") {
-    // Distinct bytes, so each window's start can be read from its first byte; two
-    // bytes above 127 must come out as 128..255, never negative.
-    std::string text = "abcdefghijkl";
-    text += char(0xC3);
-    text += char(0xA9);
-    const int64_t length = 4, batch = 8;
-    std::set<int> starts;
-    Generator gen(3);
-    for (int draw = 0; draw < 50; ++draw) {
-        TokenBatch b = sample_windows(text, batch, length, gen);
-        REQUIRE(b.batch == batch);
-        REQUIRE(b.length == length);
-        REQUIRE(b.inputs.size() == size_t(batch * length));
-        REQUIRE(b.targets.size() == size_t(batch * length));
-        for (int64_t row = 0; row < batch; ++row) {
-            std::string window;
-            for (int64_t t = 0; t < length; ++t) {
-                int32_t input = b.inputs[size_t(row * length + t)];
-                REQUIRE((input >= 0 && input <= 255));
-                window += char(input);
-                if (t + 1 < length)
-                    REQUIRE(b.targets[size_t(row * length + t)] ==
-                            b.inputs[size_t(row * length + t + 1)]);
-            }
-            window += char(b.targets[size_t(row * length + length - 1)]);
-            size_t start = text.find(window);
-            REQUIRE(start != std::string::npos);
-            starts.insert(int(start));
-        }
-    }
-    // Every start 0 .. size - L - 1 is drawn, including the one ending at the last byte.
-    REQUIRE(starts.size() == text.size() - size_t(length));
-    REQUIRE(*starts.rbegin() == int(text.size()) - length - 1);
-
-    Generator first(3), same_seed(3), other_seed(4);
-    TokenBatch reference = sample_windows(text, batch, length, first);
-    REQUIRE(sample_windows(text, batch, length, same_seed).inputs == reference.inputs);
-    REQUIRE(sample_windows(text, batch, length, other_seed).inputs != reference.inputs);
-
-    REQUIRE_NOTHROW(sample_windows("abcde", 2, 4, gen));
-    REQUIRE_THROWS_WITH(sample_windows("abcd", 2, 4, gen), Contains("shorter"));
-}
-
 // ============================================================================
-// FASTA and the protein vocabulary
+// FASTA
 // ============================================================================
 
 TEST_CASE("read_fasta: multi-line records, comments, blank lines, case, unknown letters",
@@ -198,8 +159,11 @@ TEST_CASE("read_fasta: multi-line records, comments, blank lines, case, unknown 
     TempDir dir;
     write_plain(dir.file("small.fasta"), fasta);
     write_gzip(dir.file("small.fasta.gz"), fasta);
-    REQUIRE(read_fasta(dir.file("small.fasta")) == expected);
-    REQUIRE(read_fasta(dir.file("small.fasta.gz")) == expected);
+    REQUIRE(read_fasta(dir.file("small.fasta"), protein::kResidues) == expected);
+    REQUIRE(read_fasta(dir.file("small.fasta.gz"), protein::kResidues) == expected);
+    // The alphabet is the caller's: with the 20 standard amino acids only, B Z U O are unknown.
+    const std::vector<std::string> standard = {"MKTAYIAKQR", "ACDXXXXX", "WYV"};
+    REQUIRE(read_fasta(dir.file("small.fasta"), "ACDEFGHIKLMNPQRSTVWY") == standard);
 }
 
 TEST_CASE("read_fasta: malformed input names the file and the line", "[data]") {
@@ -207,7 +171,7 @@ TEST_CASE("read_fasta: malformed input names the file and the line", "[data]") {
     auto error_of = [&](const std::string& name, const std::string& content) {
         write_plain(dir.file(name), content);
         try {
-            read_fasta(dir.file(name));
+            read_fasta(dir.file(name), protein::kResidues);
         } catch (const Error& e) {
             return std::string(e.what());
         }
@@ -227,7 +191,8 @@ TEST_CASE("read_fasta: malformed input names the file and the line", "[data]") {
                  Contains("inner_stop.fa:3:") && Contains("'*'"));
     REQUIRE_THAT(error_of("no_records.fa", "; nothing here\n\n"),
                  Contains("no_records.fa") && Contains("no FASTA records"));
-    REQUIRE_THROWS_WITH(read_fasta(dir.file("absent.fa")), Contains("absent.fa"));
+    REQUIRE_THROWS_WITH(read_fasta(dir.file("absent.fa"), protein::kResidues),
+                        Contains("absent.fa"));
 }
 
 TEST_CASE("read_fasta: corrupt or truncated gzip is an error, not fewer sequences", "[data]") {
@@ -241,47 +206,19 @@ TEST_CASE("read_fasta: corrupt or truncated gzip is an error, not fewer sequence
         fasta += '\n';
     }
     write_gzip(dir.file("whole.fa.gz"), fasta);
-    REQUIRE(read_fasta(dir.file("whole.fa.gz")).size() == 300);
+    REQUIRE(read_fasta(dir.file("whole.fa.gz"), protein::kResidues).size() == 300);
 
     std::string compressed = read_plain(dir.file("whole.fa.gz"));
     write_plain(dir.file("cut.fa.gz"), compressed.substr(0, compressed.size() / 2));
-    REQUIRE_THROWS_WITH(read_fasta(dir.file("cut.fa.gz")),
+    REQUIRE_THROWS_WITH(read_fasta(dir.file("cut.fa.gz"), protein::kResidues),
                         Contains("cut.fa.gz") && Contains("truncated") && Contains("line"));
 
     std::string damaged = compressed;
     for (size_t i = damaged.size() / 2; i < damaged.size() / 2 + 16; ++i)
         damaged[i] = char(~damaged[i]);
     write_plain(dir.file("damaged.fa.gz"), damaged);
-    REQUIRE_THROWS_WITH(read_fasta(dir.file("damaged.fa.gz")),
+    REQUIRE_THROWS_WITH(read_fasta(dir.file("damaged.fa.gz"), protein::kResidues),
                         Contains("damaged.fa.gz") && Contains("corrupt"));
-}
-
-TEST_CASE("protein vocabulary: specials first, then 25 letters, round trip", "[data]") {
-    using namespace protein;
-    REQUIRE(vocab_size() == 30);
-    REQUIRE(kResidues.size() == 25);
-    REQUIRE(kResidues.substr(0, 20) == "ACDEFGHIKLMNPQRSTVWY");
-    std::set<int32_t> tokens;
-    for (char letter : kResidues) {
-        int32_t token = encode(letter);
-        REQUIRE(token >= kFirstResidue);
-        REQUIRE(token < vocab_size());
-        REQUIRE(encode(char(std::tolower(letter))) == token);
-        REQUIRE(decode(token) == letter);
-        tokens.insert(token);
-    }
-    REQUIRE(tokens.size() == 25);
-    REQUIRE(encode('J') == encode('X'));  // a letter outside the alphabet is unknown
-    std::set<char> special_letters;
-    for (int32_t special : {kPad, kMask, kBos, kEos, kSep}) {
-        REQUIRE(special < kFirstResidue);
-        REQUIRE_FALSE(std::isalpha(uint8_t(decode(special))));
-        special_letters.insert(decode(special));
-    }
-    REQUIRE(special_letters.size() == 5);
-    REQUIRE_THROWS_WITH(encode('7'), Contains("not an amino-acid letter"));
-    REQUIRE_THROWS(decode(vocab_size()));
-    REQUIRE_THROWS(decode(-1));
 }
 
 // ============================================================================
@@ -335,218 +272,6 @@ TEST_CASE("split_proteins: deduplicated, disjoint, sized as asked, same seed sam
     REQUIRE_THROWS_WITH(split_proteins(distinct, 1, 0.6, 0.6), Contains("fractions"));
 }
 
-// ============================================================================
-// Protein batches
-// ============================================================================
-
-namespace {
-
-std::string decode_all(const int32_t* tokens, int64_t n) {
-    std::string text;
-    for (int64_t i = 0; i < n; ++i) text += protein::decode(tokens[i]);
-    return text;
-}
-
-std::string random_protein(Generator& gen, int64_t length) {
-    std::string sequence;
-    for (int64_t i = 0; i < length; ++i)
-        sequence += protein::kResidues[gen.below(protein::kStandardResidues)];
-    return sequence;
-}
-
-// |observed - expected| within `sigmas` binomial standard errors of n trials.
-void require_rate(int64_t hits, int64_t trials, double expected, double sigmas = 4) {
-    REQUIRE(trials > 0);
-    double observed = double(hits) / double(trials);
-    double standard_error = std::sqrt(expected * (1 - expected) / double(trials));
-    INFO(fmt::format("{} of {} = {:.4f}, expected {:.4f} +- {:.4f}", hits, trials, observed,
-                     expected, sigmas * standard_error));
-    REQUIRE(std::fabs(observed - expected) <= sigmas * standard_error);
-}
-
-// The row [BOS] residues [EOS] as decoded letters.
-std::string row_letters(const std::string& sequence) {
-    return protein::decode(protein::kBos) + sequence + protein::decode(protein::kEos);
-}
-
-}  // namespace
-
-TEST_CASE("causal protein batch: short rows are padded, pads have key_mask 0 and target -100",
-          "[data]") {
-    using namespace protein;
-    Generator gen(21);
-    ProteinBatch b = sample_causal_batch({"ACD"}, 2, 8, gen);
-    REQUIRE(b.batch == 2);
-    REQUIRE(b.length == 8);
-    const std::vector<int32_t> tokens = {kBos, encode('A'), encode('C'), encode('D'),
-                                         kPad, kPad,        kPad,        kPad};
-    const std::vector<int32_t> targets = {encode('A'), encode('C'), encode('D'), kEos,
-                                          kIgnore,     kIgnore,     kIgnore,     kIgnore};
-    const std::vector<float> key_mask = {1, 1, 1, 1, 0, 0, 0, 0};
-    for (int64_t row = 0; row < 2; ++row) {
-        REQUIRE(std::vector<int32_t>(b.tokens.begin() + row * 8, b.tokens.begin() + row * 8 + 8) ==
-                tokens);
-        REQUIRE(std::vector<int32_t>(b.targets.begin() + row * 8,
-                                     b.targets.begin() + row * 8 + 8) == targets);
-        REQUIRE(std::vector<float>(b.key_mask.begin() + row * 8,
-                                   b.key_mask.begin() + row * 8 + 8) == key_mask);
-    }
-}
-
-TEST_CASE("causal protein batch: long rows are cropped to contiguous windows", "[data]") {
-    Generator gen(22);
-    const std::vector<std::string> sequences = {random_protein(gen, 40), random_protein(gen, 55)};
-    const int64_t length = 8, batch = 16;
-    bool saw_start = false, saw_end = false;
-    for (int draw = 0; draw < 20; ++draw) {
-        ProteinBatch b = sample_causal_batch(sequences, batch, length, gen);
-        for (int64_t row = 0; row < batch; ++row) {
-            const int32_t* tokens = b.tokens.data() + row * length;
-            const int32_t* targets = b.targets.data() + row * length;
-            for (int64_t t = 0; t + 1 < length; ++t) REQUIRE(targets[t] == tokens[t + 1]);
-            for (int64_t t = 0; t < length; ++t)
-                REQUIRE(b.key_mask[size_t(row * length + t)] == 1.0f);
-            // The L inputs and the last target: L + 1 consecutive tokens of one row.
-            std::string window = decode_all(tokens, length) + protein::decode(targets[length - 1]);
-            bool found = false;
-            for (const std::string& sequence : sequences)
-                found = found || row_letters(sequence).find(window) != std::string::npos;
-            REQUIRE(found);
-            saw_start = saw_start || tokens[0] == protein::kBos;
-            saw_end = saw_end || targets[length - 1] == protein::kEos;
-        }
-    }
-    REQUIRE(saw_start);  // windows reach both ends of the row
-    REQUIRE(saw_end);
-
-    Generator a(5), b(5);
-    REQUIRE(sample_causal_batch(sequences, 4, length, a).tokens ==
-            sample_causal_batch(sequences, 4, length, b).tokens);
-}
-
-TEST_CASE("masked protein batch: 15% of residues chosen, then 80/10/10", "[data]") {
-    using namespace protein;
-    // One sequence shorter than L, so every row is [BOS] sequence [EOS] pad... and the
-    // original token at every position is known.
-    Generator gen(31);
-    const std::string sequence = random_protein(gen, 100);
-    const int64_t length = 128, batch = 8;
-    std::vector<int32_t> original(length, kPad);
-    original[0] = kBos;
-    for (size_t i = 0; i < sequence.size(); ++i) original[i + 1] = encode(sequence[i]);
-    original[sequence.size() + 1] = kEos;
-
-    int64_t residues = 0, chosen = 0, masked = 0, kept = 0, replaced = 0;
-    for (int draw = 0; draw < 60; ++draw) {
-        ProteinBatch b = sample_masked_batch({sequence}, batch, length, gen);
-        for (int64_t row = 0; row < batch; ++row)
-            for (int64_t t = 0; t < length; ++t) {
-                size_t at = size_t(row * length + t);
-                int32_t token = b.tokens[at], target = b.targets[at];
-                REQUIRE(b.key_mask[at] == (original[size_t(t)] == kPad ? 0.0f : 1.0f));
-                if (!is_residue(original[size_t(t)])) {  // specials and pads: never chosen
-                    REQUIRE(token == original[size_t(t)]);
-                    REQUIRE(target == kIgnore);
-                    continue;
-                }
-                ++residues;
-                if (target == kIgnore) {
-                    REQUIRE(token == original[size_t(t)]);
-                    continue;
-                }
-                ++chosen;
-                REQUIRE(target == original[size_t(t)]);
-                if (token == kMask) {
-                    ++masked;
-                } else if (token == original[size_t(t)]) {
-                    ++kept;
-                } else {
-                    ++replaced;
-                    REQUIRE(token >= kFirstResidue);  // a standard amino acid
-                    REQUIRE(token < kFirstResidue + kStandardResidues);
-                }
-            }
-    }
-    REQUIRE(residues == 60 * batch * 100);
-    require_rate(chosen, residues, 0.15);
-    require_rate(masked, chosen, 0.8);
-    // The random 10% draws the original itself one time in 20.
-    require_rate(kept, chosen, 0.1 + 0.1 / 20);
-    require_rate(replaced, chosen, 0.1 * 19 / 20);
-}
-
-TEST_CASE("masked protein batch: long rows are cropped to contiguous windows", "[data]") {
-    Generator gen(32);
-    const std::vector<std::string> sequences = {random_protein(gen, 30), random_protein(gen, 70)};
-    const int64_t length = 16, batch = 16;
-    for (int draw = 0; draw < 10; ++draw) {
-        ProteinBatch b = sample_masked_batch(sequences, batch, length, gen);
-        for (int64_t row = 0; row < batch; ++row) {
-            // Undo the corruption with the targets, then look for the window.
-            std::vector<int32_t> restored(b.tokens.begin() + row * length,
-                                          b.tokens.begin() + (row + 1) * length);
-            for (int64_t t = 0; t < length; ++t)
-                if (b.targets[size_t(row * length + t)] != kIgnore)
-                    restored[size_t(t)] = b.targets[size_t(row * length + t)];
-            std::string window = decode_all(restored.data(), length);
-            bool found = false;
-            for (const std::string& sequence : sequences)
-                found = found || row_letters(sequence).find(window) != std::string::npos;
-            REQUIRE(found);
-        }
-    }
-}
-
-TEST_CASE("concatenated protein batch: windows of the [SEP]-joined stream, no padding", "[data]") {
-    using namespace protein;
-    const std::vector<std::string> sequences = {"ACD", "EFGHI", "KL"};
-    const std::string sep(1, decode(kSep));
-    const std::string stream = "ACD" + sep + "EFGHI" + sep + "KL" + sep;  // read cyclically
-    const std::string twice = stream + stream;
-    const int64_t length = 6, batch = 8;
-    Generator gen(41);
-
-    std::set<size_t> starts;
-    for (int draw = 0; draw < 40; ++draw) {
-        ProteinBatch b =
-            sample_concatenated_batch(sequences, batch, length, Objective::Causal, gen);
-        for (int64_t row = 0; row < batch; ++row) {
-            const int32_t* tokens = b.tokens.data() + row * length;
-            const int32_t* targets = b.targets.data() + row * length;
-            for (int64_t t = 0; t + 1 < length; ++t) REQUIRE(targets[t] == tokens[t + 1]);
-            for (int64_t t = 0; t < length; ++t)
-                REQUIRE(b.key_mask[size_t(row * length + t)] == 1.0f);
-            std::string window = decode_all(tokens, length) + decode(targets[length - 1]);
-            size_t start = twice.find(window);
-            REQUIRE(start < stream.size());
-            starts.insert(start);
-        }
-    }
-    REQUIRE(starts.size() == stream.size());  // every stream position starts some window
-
-    int64_t separators = 0;
-    for (int draw = 0; draw < 40; ++draw) {
-        ProteinBatch b =
-            sample_concatenated_batch(sequences, batch, length, Objective::Masked, gen);
-        for (int64_t row = 0; row < batch; ++row) {
-            std::vector<int32_t> restored(b.tokens.begin() + row * length,
-                                          b.tokens.begin() + (row + 1) * length);
-            for (int64_t t = 0; t < length; ++t) {
-                int32_t target = b.targets[size_t(row * length + t)];
-                if (restored[size_t(t)] == kSep) {
-                    ++separators;
-                    REQUIRE(target == kIgnore);  // separators are never chosen
-                }
-                if (target != kIgnore) restored[size_t(t)] = target;
-            }
-            REQUIRE(twice.find(decode_all(restored.data(), length)) < stream.size());
-        }
-    }
-    REQUIRE(separators > 0);
-    REQUIRE_THROWS_WITH(sample_concatenated_batch({"AC", "D"}, 1, 5, Objective::Causal, gen),
-                        Contains("fewer"));
-}
-
 TEST_CASE("protein FASTA from the mmseqs2 examples reads as ~20000 valid sequences",
           "[data][proteins]") {
     const std::string path = "/usr/share/doc/mmseqs2/example-data/DB.fasta.gz";
@@ -554,7 +279,7 @@ TEST_CASE("protein FASTA from the mmseqs2 examples reads as ~20000 valid sequenc
         WARN(path << " is absent (Debian package mmseqs2-examples); skipped");
         return;
     }
-    std::vector<std::string> sequences = read_fasta(path);
+    std::vector<std::string> sequences = read_fasta(path, protein::kResidues);
     REQUIRE(sequences.size() > 19000);
     REQUIRE(sequences.size() < 21000);
     int64_t residues = 0;

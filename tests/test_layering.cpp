@@ -1,6 +1,6 @@
 // test_layering.cpp — the include graph of the sources keeps its shape: layers include
-// only lower layers (engine <- nn <- models <- tools), and no two modules include each
-// other.
+// only lower layers (engine <- nn <- models <- tools), no two modules include each
+// other, and the readers of formats (tools/data) know nothing of models.
 //
 // A module is a .h and its .cpp (engine/tensor.h and engine/tensor.cpp are the module
 // engine/tensor); a module includes another if any of its files has #include "..." of
@@ -108,4 +108,13 @@ TEST_CASE("layering: no file includes from a higher layer", "[layering]") {
             FAIL_CHECK(i.file << " (" << kLayers[from] << ") includes " << i.included << " ("
                               << kLayers[to] << ", a higher layer)");
     }
+}
+
+TEST_CASE("layering: the readers of tools/data include nothing from models", "[layering]") {
+    // Readers of formats return bytes and strings; what turns them into inputs and targets
+    // (shifts, masks, start tokens) is the model's objective (models/objective.h).
+    for (const Include& i : sources_includes())
+        if (i.file.rfind("tools/data/", 0) == 0 && layer_of(i.included) == 2)
+            FAIL_CHECK(i.file << " includes " << i.included << ": a reader of a format depends "
+                              << "on a model");
 }

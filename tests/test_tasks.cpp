@@ -5,7 +5,7 @@
 #include "programs.h"
 
 #include "models/sequence_model.h"
-#include "tools/data/fasta.h"
+#include "models/vocabulary.h"
 #include "tools/training/tasks.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
@@ -159,7 +159,7 @@ TEST_CASE("protein padding is invisible to a bidirectional model, every mechanis
         models::ModelConfig config;
         config.attention.causal = false;
         config.attention.linformer_k = 8, config.attention.buckets = 4, config.attention.chunk = 4;
-        config.vocab = data::protein::vocab_size();
+        config.vocab = models::protein::vocab_size();
         config.attention.dim = 16, config.attention.heads = 2, config.layers = 2, config.ff = 32, config.attention.features = 16;
         config.attention.mechanism = nn::parse_mechanism(attention);
         config.attention.max_length = 12;

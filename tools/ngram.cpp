@@ -10,6 +10,7 @@
 // the training split, so a context of 6 residues often occurred there already, followed
 // by the same residue. A model gains those points only by memorising the training
 // sequences.
+#include "models/vocabulary.h"
 #include "tools/data/ngram.h"
 #include "tools/training/tasks.h"
 #include "tools/util/cli.h"

@@ -14,7 +14,6 @@
 // on in a sliding window (models/generate.h explains it). --n is at most a million
 // bytes of text, or 1024 images or proteins.
 #include "models/generate.h"
-#include "tools/data/fasta.h"
 #include "tools/data/images.h"
 #include "models/run.h"
 #include "models/vocabulary.h"

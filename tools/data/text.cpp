@@ -1,4 +1,4 @@
-// text.cpp — loading text corpora and cutting byte windows from them.
+// text.cpp — loading text corpora.
 #include "tools/data/text.h"
 
 #include "engine/error.h"
@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <vector>
 
 namespace pf::data {
 
@@ -90,29 +91,6 @@ TextCorpus load_text_corpus(const std::string& path) {
                         human_size(corpus.valid.size()));
     }
     return corpus;
-}
-
-TokenBatch sample_windows(const std::string& text, int64_t batch, int64_t length, Generator& gen) {
-    PF_CHECK(batch > 0 && length > 0,
-             "sample_windows: batch and length must be positive, got {} and {}", batch, length);
-    const int64_t size = int64_t(text.size());
-    PF_CHECK(size >= length + 1,
-             "sample_windows: text of {} bytes is shorter than a window of {} + 1", size, length);
-    TokenBatch out;
-    out.batch = batch;
-    out.length = length;
-    out.inputs.resize(size_t(batch * length));
-    out.targets.resize(size_t(batch * length));
-    for (int64_t b = 0; b < batch; ++b) {
-        // Window [start, start + length]: every start in 0 .. size - length - 1 is equally likely.
-        int64_t start = int64_t(gen.below(uint64_t(size - length)));
-        const auto* bytes = reinterpret_cast<const unsigned char*>(text.data()) + start;
-        for (int64_t t = 0; t < length; ++t) {
-            out.inputs[size_t(b * length + t)] = bytes[t];
-            out.targets[size_t(b * length + t)] = bytes[t + 1];
-        }
-    }
-    return out;
 }
 
 }  // namespace pf::data

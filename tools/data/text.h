@@ -1,13 +1,11 @@
-// text.h — byte-level text corpora and random training windows from them.
+// text.h — byte-level text corpora: a training part and a held-out part.
 //
 //   TextCorpus corpus = load_text_corpus("data/austen");    // made by `make data`
-//   Generator gen(1);
-//   TokenBatch batch = sample_windows(corpus.train, 16, 256, gen);
-//   // batch.inputs[b * 256 + t] is byte t of window b (0..255);
-//   // batch.targets[b * 256 + t] is the byte after it.
+//   // corpus.train, corpus.valid: the bytes of each part
 //
 // The model sees bytes, not characters: UTF-8 text is just a longer byte sequence,
-// and the vocabulary is always 256.
+// and the vocabulary is always 256. Windows of it as inputs and targets (the causal
+// shift) are made by models/objective.h.
 //
 // load_text_corpus(path) accepts three forms of `path`:
 //   - a directory holding train.txt and valid.txt (as `make data` prepares them);
@@ -17,11 +15,7 @@
 // Files may be gzipped. A missing, empty or unreadable file throws pf::Error naming it.
 #pragma once
 
-#include "engine/random.h"
-
-#include <cstdint>
 #include <string>
-#include <vector>
 
 namespace pf::data {
 
@@ -31,16 +25,5 @@ struct TextCorpus {
 };
 
 TextCorpus load_text_corpus(const std::string& path);
-
-// B windows of L tokens: inputs (B, L) and targets (B, L), row-major.
-struct TokenBatch {
-    std::vector<int32_t> inputs, targets;
-    int64_t batch = 0, length = 0;
-};
-
-// Each row is a window of length + 1 consecutive bytes starting at a uniformly random
-// offset (one gen.below draw per row): inputs are its first L bytes, targets its last L.
-// The same generator state gives the same batch. The text must hold length + 1 bytes.
-TokenBatch sample_windows(const std::string& text, int64_t batch, int64_t length, Generator& gen);
 
 }  // namespace pf::data

@@ -1,7 +1,9 @@
-// tasks.cpp — text, image and protein data over the loaders of tools/data.
+// tasks.cpp — text, image and protein data: the readers of tools/data, made into
+// batches by models/objective.h.
 #include "tools/training/tasks.h"
 
-#include "engine/ops.h"
+#include "models/objective.h"
+#include "models/vocabulary.h"
 #include "tools/data/fasta.h"
 #include "tools/data/images.h"
 #include "tools/data/text.h"
@@ -15,16 +17,12 @@ namespace pf::training {
 
 namespace {
 
+namespace protein = models::protein;
+
 constexpr uint64_t kEvalSeed = 20210101;  // fixed: held-out batches never change
 constexpr uint64_t kSplitSeed = 0;        // fixed: every run uses the same protein split
 const char* kDefaultText = "data/austen";
 const char* kDefaultProteins = "/usr/share/doc/mmseqs2/example-data/DB.fasta.gz";
-
-Tensor mask_tensor(const std::vector<float>& mask, int64_t batch, int64_t length) {
-    Tensor t = Tensor::empty({batch, length});
-    std::copy(mask.begin(), mask.end(), t.mutable_data());
-    return t;
-}
 
 // ---- text -------------------------------------------------------------------------
 
@@ -50,29 +48,19 @@ public:
     }
 
     Batch train_batch(int64_t batch, int64_t length, Generator& gen) override {
-        data::TokenBatch windows = data::sample_windows(corpus_.train, batch, length, gen);
-        return {std::move(windows.inputs), std::move(windows.targets), batch, length, {}};
+        return models::sample_text_windows(corpus_.train, batch, length, gen);
     }
 
-    // Consecutive windows of the held-out text: row i has inputs [i L, i L + L), targets
-    // shifted by one.
+    // Consecutive windows of the held-out text (models::text_windows).
     int64_t eval_rows(const std::string&, int64_t length) override {
-        int64_t windows = (int64_t(corpus_.valid.size()) - 1) / length;
+        int64_t windows = models::text_window_count(corpus_.valid, length);
         PF_CHECK(windows >= 1, "held-out text of {} bytes is shorter than one window of {}",
                  corpus_.valid.size(), length + 1);
         return windows;
     }
 
     Batch eval_batch(const std::string&, int64_t first, int64_t rows, int64_t length) override {
-        const std::string& text = corpus_.valid;
-        Batch b{{}, {}, rows, length, {}};
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t t = 0; t < length; ++t) {
-                size_t at = size_t((first + r) * length + t);
-                b.inputs.push_back(uint8_t(text[at]));
-                b.targets.push_back(uint8_t(text[at + 1]));
-            }
-        return b;
+        return models::text_windows(corpus_.valid, first, rows, length);
     }
 
 private:
@@ -99,26 +87,20 @@ public:
     int64_t image_length() const { return image_shape().length(); }
     int64_t sequence_length(int64_t) const override { return image_length(); }
 
-    // inputs: [start, x_0, ..., x_{L-2}], targets: [x_0, ..., x_{L-1}]
-    static void append_image(const data::ImageSet& set, int64_t index, Batch& b) {
-        std::vector<int32_t> tokens = data::image_to_tokens(set, index);
-        b.inputs.push_back(models::kImageStartToken);
-        b.inputs.insert(b.inputs.end(), tokens.begin(), tokens.end() - 1);
-        b.targets.insert(b.targets.end(), tokens.begin(), tokens.end());
-    }
-
+    // Random training images; the start token and the shift: models::image_batch.
     Batch train_batch(int64_t batch, int64_t, Generator& gen) override {
-        Batch b{{}, {}, batch, image_length(), {}};
-        for (int64_t r = 0; r < batch; ++r) append_image(train_, int64_t(gen.below(train_.count)), b);
-        return b;
+        std::vector<std::vector<int32_t>> images;
+        for (int64_t r = 0; r < batch; ++r)
+            images.push_back(data::image_to_tokens(train_, int64_t(gen.below(train_.count))));
+        return models::image_batch(images);
     }
 
     int64_t eval_rows(const std::string&, int64_t) override { return test_.count; }
 
     Batch eval_batch(const std::string&, int64_t first, int64_t rows, int64_t) override {
-        Batch b{{}, {}, rows, image_length(), {}};
-        for (int64_t r = 0; r < rows; ++r) append_image(test_, first + r, b);
-        return b;
+        std::vector<std::vector<int32_t>> images;
+        for (int64_t r = 0; r < rows; ++r) images.push_back(data::image_to_tokens(test_, first + r));
+        return models::image_batch(images);
     }
 
 private:
@@ -154,14 +136,11 @@ public:
     }
 
     Batch train_batch(int64_t batch, int64_t length, Generator& gen) override {
-        data::ProteinBatch p;
         if (concatenated_)
-            p = data::sample_concatenated_batch(splits_.train, batch, length, objective_, gen);
-        else if (objective_ == models::Objective::Causal)
-            p = data::sample_causal_batch(splits_.train, batch, length, gen);
-        else
-            p = data::sample_masked_batch(splits_.train, batch, length, gen);
-        return to_batch(std::move(p));
+            return protein::sample_concatenated_batch(splits_.train, batch, length, objective_, gen);
+        if (objective_ == models::Objective::Causal)
+            return protein::sample_causal_batch(splits_.train, batch, length, gen);
+        return protein::sample_masked_batch(splits_.train, batch, length, gen);
     }
 
     int64_t eval_rows(const std::string& split, int64_t length) override {
@@ -171,8 +150,8 @@ public:
     }
 
     Batch eval_batch(const std::string& split, int64_t first, int64_t rows, int64_t length) override {
-        return to_batch(data::held_out_batch(sequences(split), windows(split, length), first, rows,
-                                             length, objective_, concatenated_, kEvalSeed));
+        return protein::held_out_batch(sequences(split), windows(split, length), first, rows,
+                                       length, objective_, concatenated_, kEvalSeed);
     }
 
 private:
@@ -180,25 +159,21 @@ private:
         return split == "valid" ? splits_.valid : splits_.test;
     }
     // The held-out windows of a split for length L, worked out once.
-    const std::vector<data::HeldOutWindow>& windows(const std::string& split, int64_t length) {
+    const std::vector<protein::HeldOutWindow>& windows(const std::string& split, int64_t length) {
         auto key = std::make_pair(split, length);
         auto found = windows_.find(key);
         if (found == windows_.end())
-            found = windows_.emplace(key, data::held_out_windows(sequences(split), length,
-                                                                 objective_, concatenated_))
+            found = windows_.emplace(key, protein::held_out_windows(sequences(split), length,
+                                                                    objective_, concatenated_))
                         .first;
         return found->second;
-    }
-    Batch to_batch(data::ProteinBatch p) const {
-        Tensor mask = concatenated_ ? Tensor() : mask_tensor(p.key_mask, p.batch, p.length);
-        return {std::move(p.tokens), std::move(p.targets), p.batch, p.length, mask};
     }
 
     models::Objective objective_;
     bool concatenated_;
     std::string description_;
     data::ProteinSplits splits_;
-    std::map<std::pair<std::string, int64_t>, std::vector<data::HeldOutWindow>> windows_;
+    std::map<std::pair<std::string, int64_t>, std::vector<protein::HeldOutWindow>> windows_;
 };
 
 }  // namespace
@@ -208,7 +183,7 @@ data::ProteinSplits protein_splits(const std::string& path_in, std::string* desc
     PF_CHECK(!path_in.empty() || std::filesystem::exists(path),
              "{} not found: run `make data` (it installs mmseqs2-examples), or pass "
              "--data FILE.fasta[.gz]", path);
-    std::vector<std::string> all = data::read_fasta(path);
+    std::vector<std::string> all = data::read_fasta(path, protein::kResidues);
     if (description) *description = fmt::format("{}: {} sequences", path, all.size());
     data::ProteinSplits splits = data::split_proteins(std::move(all), kSplitSeed);
     PF_CHECK(!splits.train.empty() && !splits.test.empty() && !splits.valid.empty(),

@@ -10,14 +10,15 @@
 //            windows; held out: the valid and test splits.
 //
 // What the model of each task is (vocabulary, objective, positions, metrics) is
-// models/task.h; here is where its data comes from. A Task hands out training batches
+// models/task.h, and how its tokens become inputs and targets models/objective.h; here
+// is where its data comes from, read by tools/data. A Task hands out training batches
 // from a generator, and a fixed held-out set that is the same on every call, so that
 // evaluations are comparable; it is built one batch at a time, so that memory does not
 // grow with its size:
 //   text     the held-out text cut into consecutive windows of L + 1 bytes;
 //   image    every test image, in file order;
 //   protein  every sequence of the split, cut into consecutive windows (see
-//            held_out_windows in tools/data/fasta.h), masks from a fixed seed.
+//            protein::held_out_windows in models/objective.h), masks from a fixed seed.
 #pragma once
 
 #include "engine/random.h"

@@ -7,6 +7,7 @@
 #include "engine/thread_pool.h"
 #include "models/evaluate.h"
 #include "models/run.h"
+#include "models/vocabulary.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "tools/distributed/processes.h"
