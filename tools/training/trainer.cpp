@@ -1,6 +1,7 @@
-// trainer.cpp — the training loop, its checkpoints, logs and summary, as named steps:
-//   settle_options → build_run → open_run_folder → (training_step, evaluate_and_save)*
-//   → finish.
+// trainer.cpp — the training loop, its logs and summary, as named steps:
+//   (read_run_checkpoint) → models::settle_run_options → build_run → open_run_folder
+//   → (training_step, evaluate_and_save)* → finish. What a checkpoint holds, and how it is
+//   saved and restored, is models/run.h.
 #include "tools/training/trainer.h"
 
 #include "engine/ops.h"

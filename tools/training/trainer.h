@@ -5,14 +5,14 @@
 //   options.steps = 2000;
 //   return training::train(options);      // writes options.out/{log.csv, model.ckpt, ...}
 //
-// A run in named steps: settle its options (from the checkpoint on --resume), build the
-// task, model and optimizer, open the run folder, then loop: each step a batch from
+// A run in named steps: settle its options at the gate of models/run.h (from the
+// checkpoint on --resume), build the task, model and optimizer, open the run folder, then loop: each step a batch from
 // the task's generator, forward, the batch's loss (models/evaluate.h), backward,
 // gradient clipping, AdamW with warm-up and cosine decay. Every eval_every steps (and
 // at the end) the model is scored on held-out data and the checkpoint is rewritten
-// atomically. The checkpoint holds the model, its random features, the optimizer
-// state, the step and every generator, so that --resume continues exactly where the
-// run stopped (--stop-after K, or Ctrl-C, which finishes the step first).
+// atomically (models::save_run). The checkpoint holds the model, its random features,
+// the optimizer state, the step and every generator, so that --resume continues exactly
+// where the run stopped (--stop-after K, or Ctrl-C, which finishes the step first).
 //
 // Data-parallel: `mpirun -np N build/train ...` trains one model on N processes (see
 // tools/distributed/processes.h). Every process draws the whole batch of each step and
