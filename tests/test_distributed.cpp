@@ -3,11 +3,13 @@
 // and to float32 rounding the model of one process with the whole batch; a run resumes
 // with another number of processes; Ctrl-C in one process stops them all with a
 // checkpoint; a process that dies stops the others. Skipped (with a message) where
-// mpirun is missing. Also the generator's row slices that make dropout split-invariant.
+// mpirun is missing. Also the dropout draws by rows of a batch that make the masks
+// independent of how a batch is split.
 #include "programs.h"
 
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
+#include "nn/layers.h"
 
 #include <signal.h>
 
@@ -75,22 +77,24 @@ std::vector<std::string> held_out_rows(const std::string& run) {
 
 }  // namespace
 
-TEST_CASE("a generator's row slices draw what the whole fill draws for those rows",
+TEST_CASE("dropout on rows of a batch draws what the whole batch draws at those rows",
           "[distributed]") {
-    Generator whole(9), parts(9);
-    Tensor all = dropout(Tensor::ones({7, 5}), 0.5f, whole);
+    Generator whole_gen(9), parts_gen(9);
+    nn::Dropout whole(0.5f, whole_gen), parts(0.5f, parts_gen);
+    Tensor all = whole.forward(Tensor::ones({7, 5}));
     // Rows 0..2, 3..4, 5..6 of the same 7 rows, each from the same starting offset.
     std::vector<float> joined;
     for (auto [first, rows] : std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {3, 2}, {5, 2}}) {
-        parts.set_state(9, 0);
-        parts.set_row_slice({first, rows, 7});
-        std::vector<float> part = dropout(Tensor::ones({rows, 5}), 0.5f, parts).to_vector();
+        parts_gen.set_state(9, 0);
+        parts.set_rows({first, rows, 7});
+        std::vector<float> part = parts.forward(Tensor::ones({rows, 5})).to_vector();
         joined.insert(joined.end(), part.begin(), part.end());
-        REQUIRE(parts.offset() == whole.offset());  // every part ends where the whole ends
+        REQUIRE(parts_gen.offset() == whole_gen.offset());  // every part ends where the whole ends
     }
     REQUIRE(joined == all.to_vector());
-    parts.set_row_slice({0, 3, 7});
-    REQUIRE_THROWS_WITH(parts.advance(10), Catch::Contains("not 3 rows"));
+    parts.set_rows({0, 3, 7});
+    REQUIRE_THROWS_WITH(parts.forward(Tensor::ones({10})), Catch::Contains("not 3 rows"));
+    REQUIRE_THROWS_WITH(parts.set_rows({5, 3, 7}), Catch::Contains("not rows of a batch of 7"));
 }
 
 TEST_CASE("2 processes train the model of 1 process with 2 micro-batches, bit for bit",

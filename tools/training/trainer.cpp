@@ -8,6 +8,7 @@
 #include "models/evaluate.h"
 #include "models/trained_model.h"
 #include "nn/checkpoint.h"
+#include "nn/layers.h"
 #include "nn/optim.h"
 #include "tools/distributed/processes.h"
 #include "tools/training/tasks.h"
@@ -456,7 +457,7 @@ StepResult training_step(Run& run, int64_t step) {
         const RowRange range = part_of(o.batch, parts, run.processes.rank() * o.micro_batches + k);
         const Batch part = rows_of(batch, range);
         dropout.set_state(dropout.seed(), dropout_offset);
-        dropout.set_row_slice({range.first, range.rows, o.batch});
+        nn::set_dropout_rows(*run.model, {range.first, range.rows, o.batch});
         Tensor logits = run.model->forward(part.inputs, part.batch, part.length, part.key_mask);
         Tensor part_loss = models::batch_loss(logits, part.targets);  // mean over the part
         const int64_t part_scored = scored_targets(part.targets);
@@ -465,7 +466,7 @@ StepResult training_step(Run& run, int64_t step) {
         part_loss.backward();
         loss += part_loss.item();
     }
-    dropout.set_row_slice({});
+    nn::set_dropout_rows(*run.model, {});
     bool interrupted = g_interrupted;
     if (run.processes.size() > 1) interrupted = sum_over_processes(run, loss);
     float norm = nn::clip_grad_norm(run.model->parameters(), o.clip);
