@@ -92,7 +92,10 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& targets,
                      int32_t ignore_index = -100);
 // Rows of weight (V, D) picked by ids (N values in [0, V)) → (N, D).
 Tensor embedding(const Tensor& weight, const std::vector<int32_t>& ids);
-// Zero each element with probability p, scale the rest by 1 / (1 - p).
+// Zero each element with probability p, scale the rest by 1 / (1 - p): element i by the
+// draw at counter first + i of gen. The second form draws at the next x.numel() counters
+// (none when p = 0).
+Tensor dropout(const Tensor& x, float p, const Generator& gen, uint64_t first);
 Tensor dropout(const Tensor& x, float p, Generator& gen);
 Tensor cumsum(const Tensor& x, int64_t axis);  // y_i = sum_{j <= i} x_j along axis
 Tensor cummax(const Tensor& x, int64_t axis);  // y_i = max_{j <= i} x_j along axis

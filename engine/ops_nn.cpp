@@ -290,13 +290,13 @@ Tensor embedding(const Tensor& weight, const std::vector<int32_t>& ids) {
 }
 
 // dropout:  keep_i ~ Bernoulli(1 - p),  y = x keep / (1 - p)     dx = g keep / (1 - p)
-Tensor dropout(const Tensor& x, float p, Generator& gen) {
+// keep_i is the draw at counter first + i.
+Tensor dropout(const Tensor& x, float p, const Generator& gen, uint64_t first) {
     PF_CHECK(p >= 0 && p < 1, "dropout: probability {} not in [0, 1)", p);
     if (p == 0) return x;
     Tensor mask = Tensor::empty(x.shape());  // 0 or 1 / (1 - p)
     float* m = mask.mutable_data();
     float scale = 1.0f / (1.0f - p);
-    uint64_t first = gen.advance(uint64_t(x.numel()));
     parallel_for(x.numel(), kernels::kElementwiseGrain, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) m[i] = gen.uniform_at(first + i) < p ? 0.0f : scale;
     });
@@ -304,6 +304,11 @@ Tensor dropout(const Tensor& x, float p, Generator& gen) {
     return record("dropout", y, {x}, [sm = SavedTensor(mask)](const Tensor& g) {
         return Grads{mul(g, sm.get())};
     });
+}
+
+// At the next x.numel() counters of gen; none are used when p = 0.
+Tensor dropout(const Tensor& x, float p, Generator& gen) {
+    return dropout(x, p, gen, gen.advance(p == 0 ? 0 : uint64_t(x.numel())));
 }
 
 // cumsum along an axis:  y_i = sum_{j <= i} x_j       dx_j = sum_{i >= j} g_i

@@ -78,9 +78,27 @@ Dropout::Dropout(float p, Generator& gen) : p_(p), gen_(gen) {
     PF_CHECK(p >= 0 && p < 1, "Dropout: probability {} not in [0, 1)", p);
 }
 
+// Rows of n / rows numbers: the whole batch's mask starts at `whole`, row `first` of it
+// n / rows x first counters later.
 Tensor Dropout::forward(const Tensor& x) const {
     if (!training() || p_ == 0) return x;
-    return dropout(x, p_, gen_);
+    const uint64_t n = uint64_t(x.numel()), rows = uint64_t(rows_.rows);
+    PF_CHECK(n % rows == 0, "Dropout: an input of {} numbers is not {} rows", n, rows);
+    const uint64_t per_row = n / rows;
+    const uint64_t whole = gen_.advance(per_row * uint64_t(rows_.total));
+    return dropout(x, p_, gen_, whole + per_row * uint64_t(rows_.first));
+}
+
+void Dropout::set_rows(const BatchRows& rows) {
+    PF_CHECK(rows.first >= 0 && rows.rows >= 1 && rows.first + rows.rows <= rows.total,
+             "Dropout: rows [{}, {}) are not rows of a batch of {}", rows.first,
+             rows.first + rows.rows, rows.total);
+    rows_ = rows;
+}
+
+void set_dropout_rows(Module& module, const BatchRows& rows) {
+    for (Module* m : module.modules())
+        if (auto* dropout = dynamic_cast<Dropout*>(m)) dropout->set_rows(rows);
 }
 
 }  // namespace pf::nn

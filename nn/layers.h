@@ -108,23 +108,42 @@ private:
     Linear& down_;
 };
 
+// Rows [first, first + rows) of a batch of `total` rows; the default is a whole batch.
+struct BatchRows {
+    int64_t first = 0, rows = 1, total = 1;
+};
+
 // In training mode, zero each element with probability p and scale the rest by
 // 1 / (1 - p), so that the expected output equals the input; in evaluation mode
 // (or with p = 0) return the input itself. Draws its masks from `gen`, which must
 // outlive the layer (a model usually owns one generator for all its dropouts, so
 // that a checkpoint can store its state).
+//
+// Part of a batch (a micro-batch, or one process's rows): after set_rows({first, rows,
+// total}), an input of n numbers is taken as rows [first, first + rows) of a batch of
+// `total` rows of n / rows numbers each. The layer reserves the whole batch's counters
+// and draws at those of its rows, so it draws exactly what the whole batch draws there
+// (masks do not depend on how a batch is split), and every part leaves the generator
+// where the whole batch does.
 class Dropout : public Module {
 public:
     Dropout(float p, Generator& gen);
 
-    // x: any shape -> the same shape
+    // x: any shape (in `rows` rows) -> the same shape
     Tensor forward(const Tensor& x) const;
+
+    // The rows of a batch the inputs are, until set again.
+    void set_rows(const BatchRows& rows);
 
     float p() const { return p_; }
 
 private:
     float p_;
     Generator& gen_;
+    BatchRows rows_;
 };
+
+// Sets the rows (Dropout::set_rows) of every Dropout in `module`, itself included.
+void set_dropout_rows(Module& module, const BatchRows& rows);
 
 }  // namespace pf::nn

@@ -25,6 +25,13 @@ std::vector<Tensor> Module::parameters() const {
     return out;
 }
 
+std::vector<Module*> Module::modules() {
+    std::vector<Module*> out{this};
+    for (auto& [name, child] : children_)
+        for (Module* m : child->modules()) out.push_back(m);
+    return out;
+}
+
 int64_t Module::parameter_count() const {
     int64_t total = 0;
     for (const Tensor& p : parameters()) total += p.numel();

@@ -40,6 +40,8 @@ public:
     std::vector<Tensor> parameters() const;
     NamedTensors named_buffers() const;
     int64_t parameter_count() const;  // number of scalars
+    // This module and every module below it, depth first.
+    std::vector<Module*> modules();
 
     // Training mode (dropout active, features may be redrawn) or evaluation mode.
     void train(bool on = true);

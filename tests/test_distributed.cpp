@@ -1,13 +1,18 @@
-// test_distributed.cpp — data-parallel training over MPI (tools/distributed/processes.h):
+// test_distributed.cpp — data-parallel training over MPI (tools/distributed/):
 // two processes train exactly the model that one process with two micro-batches trains,
 // and to float32 rounding the model of one process with the whole batch; a run resumes
 // with another number of processes; Ctrl-C in one process stops them all with a
 // checkpoint; a process that dies stops the others. Skipped (with a message) where
-// mpirun is missing. Also the generator's row slices that make dropout split-invariant.
+// mpirun is missing. Also a batch's parts (their rows, shares of the loss and dropout
+// masks), and the dropout draws by rows of a batch that make the masks independent of
+// how a batch is split.
 #include "programs.h"
 
 #include "engine/ops.h"
+#include "models/vocabulary.h"
 #include "nn/checkpoint.h"
+#include "nn/layers.h"
+#include "tools/distributed/data_parallel.h"
 
 #include <signal.h>
 
@@ -75,22 +80,72 @@ std::vector<std::string> held_out_rows(const std::string& run) {
 
 }  // namespace
 
-TEST_CASE("a generator's row slices draw what the whole fill draws for those rows",
+TEST_CASE("dropout on rows of a batch draws what the whole batch draws at those rows",
           "[distributed]") {
-    Generator whole(9), parts(9);
-    Tensor all = dropout(Tensor::ones({7, 5}), 0.5f, whole);
+    Generator whole_gen(9), parts_gen(9);
+    nn::Dropout whole(0.5f, whole_gen), parts(0.5f, parts_gen);
+    Tensor all = whole.forward(Tensor::ones({7, 5}));
     // Rows 0..2, 3..4, 5..6 of the same 7 rows, each from the same starting offset.
     std::vector<float> joined;
     for (auto [first, rows] : std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {3, 2}, {5, 2}}) {
-        parts.set_state(9, 0);
-        parts.set_row_slice({first, rows, 7});
-        std::vector<float> part = dropout(Tensor::ones({rows, 5}), 0.5f, parts).to_vector();
+        parts_gen.set_state(9, 0);
+        parts.set_rows({first, rows, 7});
+        std::vector<float> part = parts.forward(Tensor::ones({rows, 5})).to_vector();
         joined.insert(joined.end(), part.begin(), part.end());
-        REQUIRE(parts.offset() == whole.offset());  // every part ends where the whole ends
+        REQUIRE(parts_gen.offset() == whole_gen.offset());  // every part ends where the whole ends
     }
     REQUIRE(joined == all.to_vector());
-    parts.set_row_slice({0, 3, 7});
-    REQUIRE_THROWS_WITH(parts.advance(10), Catch::Contains("not 3 rows"));
+    parts.set_rows({0, 3, 7});
+    REQUIRE_THROWS_WITH(parts.forward(Tensor::ones({10})), Catch::Contains("not 3 rows"));
+    REQUIRE_THROWS_WITH(parts.set_rows({5, 3, 7}), Catch::Contains("not rows of a batch of 7"));
+}
+
+TEST_CASE("a batch's parts: even rows, shares of the loss, the whole batch's dropout masks",
+          "[distributed]") {
+    using distributed::part_of;
+    std::vector<int64_t> rows;
+    for (int64_t k = 0; k < 4; ++k) rows.push_back(part_of(10, 4, k).rows);
+    REQUIRE(rows == std::vector<int64_t>{3, 3, 2, 2});
+    REQUIRE(part_of(10, 4, 2).first == 6);
+
+    // 7 rows of 4 tokens, some not scored; one process, 3 micro-batches of 3, 2, 2 rows.
+    models::Batch batch;
+    batch.batch = 7, batch.length = 4;
+    for (int32_t i = 0; i < 28; ++i) {
+        batch.inputs.push_back(i);
+        batch.targets.push_back(i % 3 == 0 ? models::kIgnore : i);
+    }
+    Generator dropout(9), whole_gen(9);
+    dropout.advance(5), whole_gen.advance(5);
+    nn::Dropout model(0.5f, dropout), whole(0.5f, whole_gen);
+    const distributed::DataParallel parallel(distributed::Processes::world(), 3);
+    std::vector<distributed::Part> parts = parallel.parts(batch, dropout);
+    REQUIRE(parts.size() == 3);
+    std::vector<int32_t> inputs;
+    std::vector<float> masks;
+    double shares = 0;
+    for (const distributed::Part& part : parts) {
+        inputs.insert(inputs.end(), part.batch.inputs.begin(), part.batch.inputs.end());
+        shares += part.share(Tensor::ones({})).item();
+        part.draw_dropout(model, dropout);
+        std::vector<float> mask = model.forward(Tensor::ones({part.batch.batch, 4})).to_vector();
+        masks.insert(masks.end(), mask.begin(), mask.end());
+    }
+    REQUIRE(parts[1].range.first == 3);
+    REQUIRE(parts[1].batch.batch == 2);
+    REQUIRE(inputs == batch.inputs);
+    REQUIRE(shares == Approx(1.0));  // each part's scored targets / the batch's
+    REQUIRE(parts[0].share(Tensor::ones({})).item() == Approx(8.0 / 18.0));
+    REQUIRE(masks == whole.forward(Tensor::ones({7, 4})).to_vector());
+    REQUIRE(dropout.offset() == whole_gen.offset());
+
+    // One process: nothing to sum, the gradients left as they are.
+    Tensor w = Tensor::ones({2}).requires_grad_();
+    sum(w * 3.0f).backward();
+    distributed::Summed total = parallel.sum({w}, 1.5f, true);
+    REQUIRE(total.loss == 1.5f);
+    REQUIRE(total.interrupted);
+    REQUIRE(w.grad().to_vector() == std::vector<float>{3, 3});
 }
 
 TEST_CASE("2 processes train the model of 1 process with 2 micro-batches, bit for bit",

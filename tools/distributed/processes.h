@@ -7,9 +7,9 @@
 //   world.rank(), world.size()              // 0..N-1, N (0 and 1 without mpirun)
 //   world.sum_in_rank_order(gradients);     // every process gets g_0 + g_1 + ... + g_(N-1)
 //
-// Data-parallel training (tools/training/trainer.cpp): every process draws the same
-// global batch and works on its rows; the gradients are summed here; every process then
-// takes the same optimizer step, so the replicas stay identical.
+// Data-parallel training (tools/distributed/data_parallel.h, used by the trainer): every
+// process draws the same global batch and works on its rows; the gradients are summed
+// here; every process then takes the same optimizer step, so the replicas stay identical.
 //
 // MPI is started only when the program was launched by mpirun (OMPI_COMM_WORLD_SIZE,
 // PMI_SIZE or PMIX_RANK set): otherwise nothing of MPI runs. The sum adds the processes'

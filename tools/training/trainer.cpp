@@ -1,16 +1,17 @@
 // trainer.cpp — the training loop, its logs and summary, as named steps:
 //   (read_run_checkpoint) → models::settle_run_options → build_run → open_run_folder
 //   → (training_step, evaluate_and_save)* → finish. What a checkpoint holds, and how it is
-//   saved and restored, is models/run.h.
+//   saved and restored, is models/run.h; a step's parts (micro-batches, processes) and
+//   their sum are tools/distributed/data_parallel.h's.
 #include "tools/training/trainer.h"
 
 #include "engine/ops.h"
 #include "engine/thread_pool.h"
 #include "models/evaluate.h"
 #include "models/run.h"
-#include "models/vocabulary.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
+#include "tools/distributed/data_parallel.h"
 #include "tools/distributed/processes.h"
 #include "tools/training/tasks.h"
 #include "tools/util/blas_kernel.h"
@@ -216,61 +217,6 @@ void save(Run& run, int64_t step) {
 
 // ---- one step ---------------------------------------------------------------------------
 
-// Rows [first, first + rows) of a batch.
-struct RowRange {
-    int64_t first = 0, rows = 0;
-};
-
-// Part `index` of `parts` of a batch of `batch` rows: as even as can be, the first
-// (batch mod parts) parts one row longer.
-RowRange part_of(int64_t batch, int64_t parts, int64_t index) {
-    const int64_t base = batch / parts, longer = batch % parts;
-    return {index * base + std::min(index, longer), base + (index < longer ? 1 : 0)};
-}
-
-Batch rows_of(const Batch& batch, RowRange range) {
-    if (range.first == 0 && range.rows == batch.batch) return batch;
-    const int64_t L = batch.length, begin = range.first * L, end = (range.first + range.rows) * L;
-    Batch part{{batch.inputs.begin() + begin, batch.inputs.begin() + end},
-               {batch.targets.begin() + begin, batch.targets.begin() + end}, range.rows, L, {}};
-    if (batch.key_mask.defined()) {
-        part.key_mask = Tensor::empty({range.rows, L});
-        std::copy(batch.key_mask.data() + begin, batch.key_mask.data() + end,
-                  part.key_mask.mutable_data());
-    }
-    return part;
-}
-
-int64_t scored_targets(const std::vector<int32_t>& targets) {
-    return std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t != models::kIgnore; });
-}
-
-// Adds the gradients, the loss and whether a process was interrupted over the processes
-// (in rank order: see tools/distributed/processes.h). Returns whether one was.
-bool sum_over_processes(Run& run, float& loss) {
-    const std::vector<Tensor> parameters = run.parts.model->parameters();
-    std::vector<float> flat;
-    for (const Tensor& p : parameters) {
-        const Tensor g = p.grad();
-        if (g.defined()) flat.insert(flat.end(), g.data(), g.data() + g.numel());
-        else flat.resize(flat.size() + size_t(p.numel()), 0.0f);
-    }
-    flat.push_back(loss);
-    flat.push_back(g_interrupted ? 1.0f : 0.0f);
-    const double start = now_seconds();
-    run.processes.sum_in_rank_order(flat);
-    run.sum_seconds += now_seconds() - start;
-    size_t at = 0;
-    for (Tensor p : parameters) {
-        Tensor g = Tensor::empty(p.shape());
-        std::copy_n(flat.data() + at, p.numel(), g.mutable_data());
-        at += size_t(p.numel());
-        p.set_grad(g);
-    }
-    loss = flat[at];
-    return flat[at + 1] > 0;
-}
-
 struct StepResult {
     float loss, lr;
     bool updated;      // false: the gradient was not finite, the update skipped
@@ -280,39 +226,32 @@ struct StepResult {
 // One step of `step` (0-based): the global batch (every process draws all of it, so
 // that the data order depends on the seed and the step alone), this process's parts of
 // it one after another (forward, loss, backward: the gradients add up), the sum over the
-// processes, clipping, AdamW.
+// processes, clipping, AdamW. How the batch is shared out: tools/distributed/data_parallel.h.
 StepResult training_step(Run& run, int64_t step) {
     const TrainOptions& o = run.options;
-    float lr = nn::lr_at(step, o.steps, o.lr, o.warmup, o.min_lr_ratio);
-    run.parts.optimizer->set_lr(lr);
-    const Batch batch = run.task->train_batch(o.batch, o.task.seq_len, run.parts.generators.batches);
-    const int64_t scored = scored_targets(batch.targets);
-    const int64_t parts = o.micro_batches * run.processes.size();
-    run.parts.optimizer->zero_grad();
+    models::SequenceModel& model = *run.parts.model;
+    nn::AdamW& optimizer = *run.parts.optimizer;
+    models::Generators& generators = run.parts.generators;
+    const float lr = nn::lr_at(step, o.steps, o.lr, o.warmup, o.min_lr_ratio);
+    optimizer.set_lr(lr);
+    const Batch batch = run.task->train_batch(o.batch, o.task.seq_len, generators.batches);
+    const distributed::DataParallel parallel(run.processes, o.micro_batches);
+    optimizer.zero_grad();
     float loss = 0;
-    Generator& dropout = run.parts.generators.dropout;
-    const uint64_t dropout_offset = dropout.offset();  // every part draws as the whole batch would
-    for (int64_t k = 0; k < o.micro_batches; ++k) {
-        const RowRange range = part_of(o.batch, parts, run.processes.rank() * o.micro_batches + k);
-        const Batch part = rows_of(batch, range);
-        dropout.set_state(dropout.seed(), dropout_offset);
-        dropout.set_row_slice({range.first, range.rows, o.batch});
-        Tensor logits = run.parts.model->forward(part.inputs, part.batch, part.length, part.key_mask);
-        Tensor part_loss = models::batch_loss(logits, part.targets);  // mean over the part
-        const int64_t part_scored = scored_targets(part.targets);
-        if (part_scored != scored)  // its share of the mean over the whole batch
-            part_loss = part_loss * (float(part_scored) / float(std::max<int64_t>(scored, 1)));
+    for (const distributed::Part& part : parallel.parts(batch, generators.dropout)) {
+        part.draw_dropout(model, generators.dropout);
+        const Batch& rows = part.batch;
+        Tensor logits = model.forward(rows.inputs, rows.batch, rows.length, rows.key_mask);
+        Tensor part_loss = part.share(models::batch_loss(logits, rows.targets));
         part_loss.backward();
         loss += part_loss.item();
     }
-    dropout.set_row_slice({});
-    bool interrupted = g_interrupted;
-    if (run.processes.size() > 1) interrupted = sum_over_processes(run, loss);
-    float norm = nn::clip_grad_norm(run.parts.model->parameters(), o.clip);
-    const bool finite = std::isfinite(norm);
-    if (finite) run.parts.optimizer->step();
-    if (o.redraw > 0 && (step + 1) % o.redraw == 0) run.parts.model->redraw_features(run.parts.generators.features);
-    return {loss, lr, finite, interrupted};
+    const distributed::Summed total = parallel.sum(model.parameters(), loss, g_interrupted);
+    run.sum_seconds += total.seconds;
+    const bool finite = std::isfinite(nn::clip_grad_norm(model.parameters(), o.clip));
+    if (finite) optimizer.step();
+    if (o.redraw > 0 && (step + 1) % o.redraw == 0) model.redraw_features(generators.features);
+    return {total.loss, lr, finite, total.interrupted};
 }
 
 // Scores the model on the validation set (its batches shared out over the processes and

@@ -15,7 +15,7 @@
 // where the run stopped (--stop-after K, or Ctrl-C, which finishes the step first).
 //
 // Data-parallel: `mpirun -np N build/train ...` trains one model on N processes (see
-// tools/distributed/processes.h). Every process draws the whole batch of each step and
+// tools/distributed/data_parallel.h). Every process draws the whole batch of each step and
 // works on its rows (N parts as even as can be: a batch of 10 on 4 processes is 3, 3, 2,
 // 2 rows); the gradients are summed; every process takes the same step. The result is
 // that of one process with --micro-batches N, bit for bit. Only the first process writes
