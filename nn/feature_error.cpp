@@ -1,4 +1,5 @@
-// feature_error.cpp — Lemma 2's mean squared errors (see feature_error.h), in double.
+// feature_error.cpp — Lemma 2's mean squared errors (see feature_error.h), in double; and a trained
+// model's attention matrices under softmax and FAVOR+, row by row, compared.
 #include "nn/feature_error.h"
 
 #include "engine/error.h"
@@ -53,18 +54,79 @@ Tensor attended_pairs(int64_t L, bool causal) {
     return pairs;
 }
 
-// FAVOR+'s attention matrix: rows of phi(q) phi(k)^T over the attended pairs, summing to 1.
-Tensor favor_attention_matrix(const Tensor& q, const Tensor& k, const Tensor& W,
-                              const Tensor& pairs) {
-    Tensor scores = mul(matmul(favor_features(q, W, true), favor_features(k, W, false), false, true), pairs);
-    return div(scores, sum(scores, -1, /*keepdim=*/true));
+// scores (..., L, L), non-negative → each row divided by its sum (floored at
+// kSmallestDenominator, as linear attention floors its denominators: a row whose
+// features all underflowed stays 0).
+Tensor normalise_rows(const Tensor& scores) {
+    const int64_t L = scores.shape().back(), rows = scores.numel() / std::max<int64_t>(L, 1);
+    Tensor out = Tensor::empty(scores.shape());
+    const float* in = scores.data();
+    float* o = out.mutable_data();
+    for (int64_t r = 0; r < rows; ++r) {
+        double total = 0;
+        for (int64_t j = 0; j < L; ++j) total += in[r * L + j];
+        const double denominator = std::max(total, double(kSmallestDenominator));
+        for (int64_t j = 0; j < L; ++j) o[r * L + j] = float(in[r * L + j] / denominator);
+    }
+    return out;
 }
 
 // Mean over rows of 1/2 sum_j |a_ij - b_ij|.
 double total_variation(const Tensor& a, const Tensor& b) {
-    return 0.5 * mean(sum(abs(sub(a, b)), -1)).item();
+    return mean(row_total_variation(a, b)).item();
 }
 }  // namespace
+
+Tensor softmax_attention_matrix(const Tensor& q, const Tensor& k, bool causal) {
+    PF_CHECK(q.dim() == 4 && q.shape() == k.shape(), "softmax_attention_matrix: q {} and k {} "
+             "must be (B, H, L, d)", shape_str(q.shape()), shape_str(k.shape()));
+    NoGradGuard analysis;
+    return softmax(matmul(q, k, false, true), 1.0f / std::sqrt(float(q.shape()[3])), causal);
+}
+
+Tensor favor_attention_matrix(const Tensor& q, const Tensor& k, const Tensor& W, bool causal) {
+    PF_CHECK(q.dim() == 4 && q.shape() == k.shape(), "favor_attention_matrix: q {} and k {} "
+             "must be (B, H, L, d)", shape_str(q.shape()), shape_str(k.shape()));
+    NoGradGuard analysis;
+    const int64_t L = q.shape()[2];
+    Tensor phi_q = favor_features(q, W, true);  // (B, H, L, m)
+    if (!causal) return normalise_rows(matmul(phi_q, favor_features(k, W, false), false, true));
+    CausalKeyFeatures keys = favor_causal_key_features(k, W);  // phi (B, H, L, m), c (B, H, L)
+    Tensor scores = matmul(phi_q, keys.phi, false, true);      // (B, H, L, L)
+    // Row i of a (batch, head): phi(q_i) . phi(k_j) e^{c_j - c_i} for j <= i, 0 after.
+    float* s = scores.mutable_data();
+    const float* c = keys.log_scale.data();
+    for (int64_t head = 0; head < scores.numel() / (L * L); ++head)
+        for (int64_t i = 0; i < L; ++i) {
+            float* row = s + (head * L + i) * L;
+            const float c_i = c[head * L + i];
+            for (int64_t j = 0; j <= i; ++j) row[j] *= std::exp(c[head * L + j] - c_i);
+            std::fill(row + i + 1, row + L, 0.0f);
+        }
+    return normalise_rows(scores);
+}
+
+Tensor row_total_variation(const Tensor& a, const Tensor& b) {
+    PF_CHECK(a.shape() == b.shape(), "row_total_variation: {} vs {}", shape_str(a.shape()),
+             shape_str(b.shape()));
+    NoGradGuard analysis;
+    return mul_scalar(sum(abs(sub(a, b)), -1), 0.5f);
+}
+
+RowNorms row_norms(const Tensor& q, const Tensor& k, bool causal) {
+    PF_CHECK(q.dim() == 4 && q.shape() == k.shape(), "row_norms: q {} and k {} must be "
+             "(B, H, L, d)", shape_str(q.shape()), shape_str(k.shape()));
+    NoGradGuard analysis;
+    const int64_t L = q.shape()[2], d = q.shape()[3];
+    const Tensor pairs = attended_pairs(L, causal);
+    const float scale = std::pow(float(d), -0.25f);
+    Tensor x = mul_scalar(q, scale), y = mul_scalar(k, scale);
+    Tensor xx = sum(mul(x, x), -1, true), yy = sum(mul(y, y), -1, true);  // (B, H, L, 1)
+    // |x_i + y_j|^2 = |x_i|^2 + |y_j|^2 + 2 x_i . y_j, averaged over the pairs row i attends
+    Tensor z2 = add(add(xx, transpose(yy, -1, -2)), mul_scalar(matmul(x, y, false, true), 2.0f));
+    Tensor attended = sum(pairs, -1);  // (L): keys per row
+    return {sum(xx, -1), sum(yy, -1), div(sum(mul(z2, pairs), -1), attended)};
+}
 
 AttentionShift attention_shift(const Tensor& q, const Tensor& k, const Tensor& trained,
                                const Tensor& redrawn, bool causal) {
@@ -82,9 +144,9 @@ AttentionShift attention_shift(const Tensor& q, const Tensor& k, const Tensor& t
     shift.query_norm2 = mean(xx).item();
     shift.key_norm2 = mean(yy).item();
     shift.sum_norm2 = sum(mul(z2, pairs)).item() / (double(sum(pairs).item()) * (q.numel() / (L * d)));
-    Tensor exact = softmax(matmul(q, k, false, true), 1.0f / std::sqrt(float(d)), causal);
-    Tensor with_trained = favor_attention_matrix(q, k, trained, pairs);
-    Tensor with_redrawn = favor_attention_matrix(q, k, redrawn, pairs);
+    Tensor exact = softmax_attention_matrix(q, k, causal);
+    Tensor with_trained = favor_attention_matrix(q, k, trained, causal);
+    Tensor with_redrawn = favor_attention_matrix(q, k, redrawn, causal);
     shift.trained_vs_softmax = total_variation(with_trained, exact);
     shift.redrawn_vs_softmax = total_variation(with_redrawn, exact);
     shift.trained_vs_redrawn = total_variation(with_trained, with_redrawn);

@@ -25,7 +25,9 @@
 //
 // And in practice: attention_shift() takes a trained model's queries and keys and
 // compares its FAVOR+ attention with that of a new draw of the features and with exact
-// softmax attention (build/eval --attention-shift).
+// softmax attention (build/eval --attention-shift). The same matrices, row by row, are
+// what build/explore puts on its page: softmax_attention_matrix, favor_attention_matrix,
+// row_total_variation and row_norms below.
 #pragma once
 
 #include "engine/tensor.h"
@@ -51,5 +53,28 @@ struct AttentionShift {
 };
 AttentionShift attention_shift(const Tensor& q, const Tensor& k, const Tensor& trained,
                                const Tensor& redrawn, bool causal);
+
+// ---- the same, row by row (build/explore) ---------------------------------------------
+// q, k (B, H, L, d) → attention matrices (B, H, L, L) whose rows sum to 1; causal: row i
+// over j <= i, zeros above the diagonal.
+//   softmax   a_ij = exp(q_i . k_j / sqrt(d)) / sum_j' exp(q_i . k_j' / sqrt(d))
+//   favor     a_ij = phi(q_i) . phi(k_j) / sum_j' phi(q_i) . phi(k_j'), with W (m, d) and
+//             favor_features' stabilisers; causal keys as causal attention stabilises
+//             them, by the prefix maximum c_j (favor_causal_key_features), the entry
+//             rescaled by e^{c_j - c_i} (<= 1) as the running state of the fused op is:
+//             the weights the model's FAVOR+ attention gives its values.
+Tensor softmax_attention_matrix(const Tensor& q, const Tensor& k, bool causal);
+Tensor favor_attention_matrix(const Tensor& q, const Tensor& k, const Tensor& W, bool causal);
+
+// Total variation of each row: a, b (..., L, L) → (..., L), 1/2 sum_j |a_ij - b_ij|.
+Tensor row_total_variation(const Tensor& a, const Tensor& b);
+
+// Lemma 2's sizes for each position i, for x = q d^-1/4 and y = k d^-1/4 (q, k (B, H, L, d)):
+// |x_i|^2, |y_i|^2 (the key at position i) and the mean of |x_i + y_j|^2 over the keys j
+// that row i attends (causal: j <= i). (B, H, L) each.
+struct RowNorms {
+    Tensor query_norm2, key_norm2, sum_norm2;
+};
+RowNorms row_norms(const Tensor& q, const Tensor& k, bool causal);
 
 }  // namespace pf::nn
