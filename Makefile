@@ -36,13 +36,14 @@ ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc)
 endif
 
-# Debian packages the build, the tests and the plots need.
+# Debian packages the build, the tests and the plots need (chromium: the browser test of
+# build/explore's page, tests/test_explore.cpp).
 PACKAGES := g++ make libopenblas-dev catch2 libfmt-dev libcli11-dev libstb-dev zlib1g-dev gnuplot-nox \
-            pkgconf libopenmpi-dev openmpi-bin nlohmann-json3-dev
+            pkgconf libopenmpi-dev openmpi-bin nlohmann-json3-dev chromium
 # Debian packages that hold the data sets (Jane Austen's novels, Fashion-MNIST, proteins).
 DATA_PACKAGES := r-cran-janeaustenr dataset-fashion-mnist mmseqs2-examples
 
-PROGRAMS := train sample eval compare bench bench_model bench_ops approx ngram scaling
+PROGRAMS := train sample eval compare bench bench_model bench_ops approx ngram scaling explore
 LIB_SRC  := $(wildcard engine/*.cpp nn/*.cpp models/*.cpp tools/*/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
