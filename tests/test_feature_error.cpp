@@ -170,3 +170,43 @@ TEST_CASE("attention_shift: norms as defined, zero shift for the same draw, FAVO
     // All keys equal: every attention is uniform over the attended keys, so all agree.
     REQUIRE(s.trained_vs_softmax == Approx(0.0).margin(1e-6));
 }
+
+TEST_CASE("attention matrices row by row: FAVOR+ rows as the plain positive features give "
+          "them, causal keys' stabilisers included; row norms and total variation",
+          "[feature_error][explore]") {
+    Generator gen(91);
+    const int64_t d = 8, L = 10;
+    // Keys that grow along the sequence: the causal prefix maximum changes from row to row.
+    Tensor q = random_tensor({1, 2, L, d}, gen, 0.8f), k = random_tensor({1, 2, L, d}, gen, 0.8f);
+    for (int64_t j = 0; j < 2 * L * d; ++j) k.mutable_data()[j] *= 1.0f + float(j % (L * d) / d) / 3;
+    Tensor W = gaussian_orthogonal_matrix(16, d, gen);
+    for (bool causal : {false, true}) {
+        INFO("causal " << causal);
+        Tensor favor = favor_attention_matrix(q, k, W, causal);
+        Tensor exact = softmax_attention_matrix(q, k, causal);
+        Tensor phi_q = positive_random_features(q, W), phi_k = positive_random_features(k, W);
+        Tensor plain = matmul(phi_q, phi_k, false, true);  // (1, 2, L, L), no stabilisers
+        Tensor tv = row_total_variation(favor, exact);
+        for (int64_t r = 0; r < 2 * L; ++r) {
+            const int64_t i = r % L, n = causal ? i + 1 : L;
+            double total = 0, favor_total = 0, expected_tv = 0;
+            for (int64_t j = 0; j < n; ++j) total += plain.data()[r * L + j];
+            for (int64_t j = 0; j < L; ++j) {
+                const float a = favor.data()[r * L + j];
+                const double expected = j < n ? plain.data()[r * L + j] / total : 0.0;
+                REQUIRE(a == Approx(expected).margin(1e-5));
+                favor_total += a;
+                expected_tv += 0.5 * std::fabs(a - exact.data()[r * L + j]);
+            }
+            REQUIRE(favor_total == Approx(1.0).margin(1e-5));
+            REQUIRE(tv.data()[r] == Approx(expected_tv).margin(1e-6));
+        }
+        RowNorms norms = row_norms(q, k, causal);
+        REQUIRE(norms.query_norm2.shape() == Shape{1, 2, L});
+        // Row 0 of a causal head attends key 0 alone: |x_0 + y_0|^2.
+        const float scale = std::pow(float(d), -0.25f);
+        double z2 = 0;
+        for (int64_t c = 0; c < d; ++c) z2 += std::pow(double(q.data()[c] + k.data()[c]) * scale, 2);
+        if (causal) REQUIRE(norms.sum_norm2.data()[0] == Approx(z2).epsilon(1e-4));
+    }
+}

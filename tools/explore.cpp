@@ -2,7 +2,7 @@
 //
 //   build/explore --ckpt runs/demo-text/model.ckpt --text "It is a truth universally
 //                 acknowledged" --out results/attention.html
-//   build/explore --ckpt runs/demo-image/model.ckpt --image 3 --length 112 --out results/image.html
+//   build/explore --ckpt runs/demo-image/model.ckpt --image 3 --out results/image.html
 //
 // The text (at most the model's length; an image model reads test image N, its first
 // --length positions) goes once through the model; each attention layer hands its
@@ -89,6 +89,7 @@ std::vector<int32_t> read_tokens(const models::TrainedModel& trained, const std:
     const int64_t L = trained.task.seq_len;
     if (trained.task.kind == models::TaskKind::Text) {
         PF_CHECK(image < 0, "--image: the model reads text; give --text");
+        PF_CHECK(length == 0, "--length: for image models; a text model reads the whole --text");
         PF_CHECK(!text.empty(), "--text: give the text to read (at most {} bytes)", L);
         PF_CHECK(int64_t(text.size()) <= L, "--text: {} bytes, longer than the model's length "
                  "of {}", text.size(), L);
@@ -98,6 +99,7 @@ std::vector<int32_t> read_tokens(const models::TrainedModel& trained, const std:
     }
     PF_CHECK(text.empty(), "--text: the model reads images; give --image N (a test image)");
     PF_CHECK(image >= 0, "--image: give the index of a test image to read");
+    if (length == 0) length = std::min<int64_t>(L, 128);
     PF_CHECK(length <= L, "--length {}: longer than the model's length of {}", length, L);
     data::ImageSet test = data::load_image_dataset(trained.task.data, "test", image + 1);
     PF_CHECK(image < test.count, "--image {}: the test set holds {} images", image, test.count);
@@ -179,14 +181,15 @@ int main(int argc, char** argv) {
                  "explore"};
     std::string checkpoint, text, out = "results/attention.html";
     int64_t image = -1;  // none
-    int64_t length = 128;
+    int64_t length = 0;  // images: 0 is the model's length, at most 128
     uint64_t seed = 0;
     app.add_option("--ckpt", checkpoint, "model checkpoint (model.ckpt of a run)")->required();
     app.add_option("--text", text, "text models: the text to read (at most the model's length)");
     app.add_option("--image", image, "image models: the index of the test image to read")
         ->check(in_range(0, 1e9));
-    app.add_option("--length", length, "image models: positions to show (start token first)")
-        ->check(in_range(1, 4096));
+    app.add_option("--length", length, "image models: positions to show, start token first "
+                   "(default: the model's length, at most 128)")
+        ->check(in_range(1, 1e6));
     app.add_option("--out", out, "the HTML page to write")->check(output_file());
     add_seed_option(app, seed, "seed of the fresh draws of random features");
     add_threads_option(app);
