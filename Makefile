@@ -83,6 +83,14 @@ $(BUILD)/obj/%.o: %.cpp Makefile | deps
 
 $(BUILD)/obj/tools/distributed/%.o: CPPFLAGS += $(MPI_CPPFLAGS)
 
+# build/explore's page is an HTML file of its own (tools/util/attention_page.html); the
+# object that writes it includes it as one C++ raw string literal.
+$(BUILD)/gen/attention_page.inc: tools/util/attention_page.html
+	@mkdir -p $(dir $@)
+	{ printf 'R"page('; cat $<; printf ')page"\n'; } > $@
+$(BUILD)/obj/tools/util/attention_page.o: $(BUILD)/gen/attention_page.inc
+$(BUILD)/obj/tools/util/attention_page.o: CPPFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BASE_OBJ)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
