@@ -133,17 +133,15 @@ AttentionShift attention_shift(const Tensor& q, const Tensor& k, const Tensor& t
     PF_CHECK(q.dim() == 4 && q.shape() == k.shape(), "attention_shift: q {} and k {} must be "
              "(B, H, L, d)", shape_str(q.shape()), shape_str(k.shape()));
     NoGradGuard analysis;
-    const int64_t L = q.shape()[2], d = q.shape()[3];
-    const Tensor pairs = attended_pairs(L, causal);
-    const float scale = std::pow(float(d), -0.25f);
-    Tensor x = mul_scalar(q, scale), y = mul_scalar(k, scale);
-    Tensor xx = sum(mul(x, x), -1, true), yy = sum(mul(y, y), -1, true);  // (B, H, L, 1)
-    // |x_i + y_j|^2 = |x_i|^2 + |y_j|^2 + 2 x_i . y_j over the attended pairs
-    Tensor z2 = add(add(xx, transpose(yy, -1, -2)), mul_scalar(matmul(x, y, false, true), 2.0f));
+    // Lemma 2's sizes: means over positions, and |x_i + y_j|^2 over every attended pair
+    // (each row's mean weighted by the keys it attends).
+    const RowNorms norms = row_norms(q, k, causal);
+    const Tensor attended = sum(attended_pairs(q.shape()[2], causal), -1);  // (L): keys per row
+    const double heads = double(q.shape()[0] * q.shape()[1]);              // B x H
     AttentionShift shift;
-    shift.query_norm2 = mean(xx).item();
-    shift.key_norm2 = mean(yy).item();
-    shift.sum_norm2 = sum(mul(z2, pairs)).item() / (double(sum(pairs).item()) * (q.numel() / (L * d)));
+    shift.query_norm2 = mean(norms.query_norm2).item();
+    shift.key_norm2 = mean(norms.key_norm2).item();
+    shift.sum_norm2 = sum(mul(norms.sum_norm2, attended)).item() / (sum(attended).item() * heads);
     Tensor exact = softmax_attention_matrix(q, k, causal);
     Tensor with_trained = favor_attention_matrix(q, k, trained, causal);
     Tensor with_redrawn = favor_attention_matrix(q, k, redrawn, causal);
