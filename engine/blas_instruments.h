@@ -1,8 +1,8 @@
 // blas_instruments.h — what benchmarks measure the matrix products of blas.h with: a
 // count of their FLOPs, a log of their shapes, and one product on OpenBLAS's own threads
 // to compare gemm() with. Not for the ops (blas.h is what they use). Defined in
-// blas.cpp, where the products are counted and logged, and the one file that
-// includes cblas.h; this header is plain C++.
+// blas.cpp, where the products are counted and logged: the one file that speaks to
+// OpenBLAS. This header is plain C++.
 #pragma once
 
 #include <cstdint>
