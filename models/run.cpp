@@ -180,7 +180,7 @@ double least_numbers(const ModelConfig& c) {
 }
 
 // The checkpoint key of a flag of build/train; nothing for the session's flags (--steps,
-// --stop-after, --out), which may change on --resume.
+// --stop-after, --time-limit, --out), which may change on --resume.
 std::optional<std::string> key_of_flag(const std::string& flag) {
     if (auto s = task_settings().find_flag(flag)) return s->key;
     if (auto s = model_settings().find_flag(flag)) return s->key;
@@ -269,6 +269,11 @@ TrainOptions settle_run_options(TrainOptions o, const nn::Checkpoint* resumed, i
         PF_CHECK(o.stop_after == 0 || o.stop_after > checkpoint.step || o.stop_after >= o.steps,
                  "{} is at step {}: --stop-after {} is done already (give a later step)",
                  checkpoint.describe(), checkpoint.step, o.stop_after);
+        double elapsed = 0;
+        elapsed_setting().read(checkpoint.config, checkpoint.describe(), elapsed);
+        PF_CHECK(o.time_limit == 0 || o.time_limit > elapsed,
+                 "{} has trained for {:.1f} s: --time-limit {} is spent already (give more seconds)",
+                 checkpoint.describe(), elapsed, o.time_limit);
     }
     PF_CHECK(o.steps >= 1, "steps {} must be positive", o.steps);
     task_settings().check(o.task);

@@ -54,6 +54,8 @@ struct TrainOptions {
     bool resume = false;        // continue the run in `out` (its own settings) to `steps`
     int64_t stop_after = 0;     // stop (with a checkpoint) once this step is done; 0: never;
                                 // on resume a step already done is refused
+    double time_limit = 0;      // end the run once this many seconds of training (the
+                                // run's total, evaluations excluded) are done; 0: never
     bool quiet = false;         // no progress bar (tests)
     bool recompute = false;     // attention recomputed in backward (nn::AttentionConfig)
     // With resume: the flags the command line gave (e.g. "--dim"). Each flag of a setting

@@ -406,6 +406,27 @@ TEST_CASE("hostile input: --stop-after at or before the step a resumed run is at
     REQUIRE(nn::load_checkpoint(dir.file("run/model.ckpt")).step == 4);
 }
 
+TEST_CASE("hostile input: --time-limit must be a positive finite number of seconds, and a "
+          "resumed run's spent limit is refused", "[hostile][programs]") {
+    TempDir dir;
+    const std::string corpus = write_corpus(dir);
+    for (std::string limit : {"0", "-1", "nan", "inf", "1e10", "ten"}) {
+        INFO("--time-limit " << limit);
+        require_refused(run_bounded("build/train --data " + corpus + " --steps 2 --out " +
+                                    dir.file("never") + " --time-limit " + limit),
+                        "--time-limit");
+        REQUIRE(!std::filesystem::exists(dir.file("never")));
+    }
+    training::TrainOptions o = tiny_run("text", corpus, dir.file("run"));
+    o.steps = 10, o.stop_after = 3;
+    REQUIRE(training::train(o) == 0);
+    const std::string checkpoint = read_file(dir.file("run/model.ckpt"));
+    Command c = run_bounded("build/train --resume --steps 10 --out " + dir.file("run") +
+                            " --time-limit 0.001");
+    require_refused(c, "--time-limit 0.001 is spent already");
+    REQUIRE(read_file(dir.file("run/model.ckpt")) == checkpoint);
+}
+
 TEST_CASE("hostile input: a PNG whose header claims 26000 x 26000 pixels is refused before it "
           "is decoded, naming the file, its size and the limit",
           "[hostile][programs]") {

@@ -9,6 +9,7 @@
 #include "models/run.h"
 #include "tools/training/trainer.h"
 #include "tools/util/csv.h"
+#include "tools/util/plot.h"
 #include "engine/files.h"
 
 #include <nlohmann/json.hpp>
@@ -115,6 +116,36 @@ TEST_CASE("--recompute trains bit-identically (dropout, redraws), and a resume m
     }
 }
 
+TEST_CASE("--time-limit ends a run, finished, at the first step past its seconds: held-out "
+          "figures, checkpoint and summary at that step", "[training]") {
+    TempDir dir;
+    std::string corpus = write_corpus(dir);
+    training::TrainOptions o = tiny_run(corpus, dir.file("timed"));
+    o.steps = 5000;      // the schedule's length: more than the limit allows
+    o.eval_every = 1000;
+    o.time_limit = 0.5;  // seconds of training
+    REQUIRE(training::train(o) == 0);
+    nn::Checkpoint checkpoint = nn::load_checkpoint(dir.file("timed/model.ckpt"));
+    const int64_t steps = checkpoint.step;
+    REQUIRE(steps >= 1);
+    REQUIRE(steps < o.steps);
+    const double elapsed = std::stod(checkpoint.config.at("train.elapsed_s"));
+    REQUIRE(elapsed >= o.time_limit);
+    nlohmann::json summary = nlohmann::json::parse(read_file(dir.file("timed/summary.json")));
+    REQUIRE(summary["steps"].get<int64_t>() == steps);
+    REQUIRE(summary["time_limit_s"].get<double>() == o.time_limit);
+    REQUIRE(summary.contains("held_out"));
+    // One held-out row, at the last step; the step before it was still within the limit.
+    CsvTable log = read_csv(dir.file("timed/log.csv"));
+    std::vector<std::vector<std::string>> valid, train;
+    for (const auto& row : log.rows) (row[log.column("split")] == "valid" ? valid : train).push_back(row);
+    REQUIRE(int64_t(train.size()) == steps);
+    REQUIRE(valid.size() == 1);
+    REQUIRE(valid[0][log.column("step")] == std::to_string(steps));
+    if (steps > 1)  // elapsed_s is written to the millisecond
+        REQUIRE(std::stod(train[size_t(steps) - 2][log.column("elapsed_s")]) <= o.time_limit + 1e-3);
+}
+
 // summary.json as the trainer writes it, and as build/compare and build/scaling read it.
 TEST_CASE("summary.json: keys in order, numbers as numbers, a float's digits; compare and "
           "scaling read it", "[training][programs]") {
@@ -146,6 +177,17 @@ TEST_CASE("summary.json: keys in order, numbers as numbers, a float's digits; co
     INFO(compare.output);
     REQUIRE(compare.exit_code == 0);
     CHECK(compare.output.find("| run | favor | 2 | 4 |") != std::string::npos);
+    // --seconds: a second panel, against seconds of training; the PNG is two panels wide.
+    Command both = run("build/compare --seconds --runs " + dir.file("run") + " --out " + dir.file("both"));
+    INFO(both.output);
+    REQUIRE(both.exit_code == 0);
+    auto png_width = [](const std::string& png) {  // the IHDR chunk: width at bytes 16..19
+        REQUIRE(png.size() > 24);
+        return (uint32_t(uint8_t(png[16])) << 24) | (uint32_t(uint8_t(png[17])) << 16) |
+               (uint32_t(uint8_t(png[18])) << 8) | uint32_t(uint8_t(png[19]));
+    };
+    if (gnuplot_available())
+        CHECK(png_width(read_file(dir.file("both.png"))) == 2 * png_width(read_file(dir.file("table.png"))));
     Command scaling = run("build/scaling --one " + dir.file("run") + " --many " + dir.file("run") +
                           " --out " + dir.file("scaling"));
     INFO(scaling.output);

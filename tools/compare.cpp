@@ -4,7 +4,8 @@
 //                 --out results/austen
 //
 // Reads each run's log.csv (held-out rows) and summary.json, writes OUT.png (the
-// held-out metric of every run against the step) and OUT.md (a Markdown table: run,
+// held-out metric of every run against the step; with --seconds, beside it against the
+// seconds of training, for runs given equal time) and OUT.md (a Markdown table: run,
 // attention, layers, steps, final and best held-out metric, tokens/s, peak memory),
 // and prints the table (a plot that cannot be drawn or written is a warning, and then
 // only OUT.md is said to be written). The first run is the reference: the result line gives, for
@@ -33,6 +34,7 @@ namespace {
 struct Run {
     std::string dir, name;
     std::map<int64_t, double> held_out;  // step → metric
+    std::map<int64_t, double> seconds;   // step → seconds of training (elapsed_s) there
     nlohmann::json summary = nlohmann::json::object();  // summary.json, if there is one
     double tokens_per_s = NAN;
 };
@@ -60,10 +62,10 @@ bool higher_is_better(const std::string& metric) { return metric == "accuracy"; 
 // Reads one run folder: the held-out metric at each evaluation from log.csv, the median
 // training speed, and summary.json if there is one.
 Run read_run(const std::string& dir, const std::string& metric) {
-    Run run{dir, std::filesystem::path(dir).filename().string(), {}, nlohmann::json::object(), NAN};
+    Run run{dir, std::filesystem::path(dir).filename().string(), {}, {}, nlohmann::json::object(), NAN};
     CsvTable log = read_csv((std::filesystem::path(dir) / "log.csv").string());
     size_t step = log.column("step"), split = log.column("split"), value = log.column(metric),
-           rate = log.column("tokens_per_s");
+           rate = log.column("tokens_per_s"), elapsed = log.column("elapsed_s");
     std::vector<double> rates;
     for (size_t r = 0; r < log.rows.size(); ++r) {
         if (log.rows[r][split] == "valid") {
@@ -72,6 +74,7 @@ Run read_run(const std::string& dir, const std::string& metric) {
                      "{}:{}: column 'step': '{}' is not a step number", log.path,
                      log.lines[r], log.rows[r][step]);
             run.held_out[int64_t(at_step)] = log.number(r, value);
+            run.seconds[int64_t(at_step)] = log.number(r, elapsed);
         } else if (!log.rows[r][rate].empty()) {
             rates.push_back(log.number(r, rate));
         }
@@ -109,17 +112,18 @@ std::string runs_table(const std::vector<Run>& runs, const std::string& metric) 
     return table;
 }
 
-// The plot: every run's held-out metric against the step.
+// A panel of the plot: every run's held-out metric against the step, or against the
+// seconds of training when `seconds`.
 PlotSpec held_out_plot(const std::vector<Run>& runs, const std::string& metric,
-                       const std::string& title) {
+                       const std::string& title, bool seconds) {
     PlotSpec plot;
     plot.title = title.empty() ? "held-out " + metric : title;
-    plot.xlabel = "step";
+    plot.xlabel = seconds ? "seconds of training" : "step";
     plot.ylabel = metric;
     for (const Run& run : runs) {
         Series series{run.name, {}, {}};
         for (auto& [step, value] : run.held_out) {
-            series.x.push_back(double(step));
+            series.x.push_back(seconds ? run.seconds.at(step) : double(step));
             series.y.push_back(value);
         }
         plot.series.push_back(series);
@@ -129,12 +133,13 @@ PlotSpec held_out_plot(const std::vector<Run>& runs, const std::string& metric,
 
 // Writes OUT.md and OUT.png (a warning instead of the plot if it cannot be drawn or
 // written, as in the other programs), then says which of them it wrote.
-void write_outputs(const std::string& out, const std::string& table, const PlotSpec& plot) {
+void write_outputs(const std::string& out, const std::string& table,
+                   const std::vector<PlotSpec>& panels) {
     std::filesystem::path base(out);
     if (base.has_parent_path()) std::filesystem::create_directories(base.parent_path());
     write_file(out + ".md", table);
     try {
-        plot_png(out + ".png", plot);
+        plot_png_panels(out + ".png", panels);
         fmt::print("wrote {}.png and {}.md\n", out, out);
     } catch (const std::exception& e) {
         fmt::print(stderr, "warning: no plot: {}\n", e.what());
@@ -172,6 +177,9 @@ int main(int argc, char** argv) {
         ->required();
     app.add_option("--metric", metric, "held-out metric to compare (a column of log.csv)");
     app.add_option("--title", title, "plot title");
+    bool seconds = false;
+    app.add_flag("--seconds", seconds,
+                 "a second panel: the metric against seconds of training (runs given equal time)");
     app.add_option("--out", out, "output path without extension: writes OUT.png and OUT.md")
         ->required()
         ->check(output_file());
@@ -181,7 +189,9 @@ int main(int argc, char** argv) {
         PF_CHECK(!runs.empty(), "--runs '{}' names no run folder", runs_arg);
         std::string table = runs_table(runs, metric);
         fmt::print("{}", table);
-        write_outputs(out, table, held_out_plot(runs, metric, title));
+        std::vector<PlotSpec> panels{held_out_plot(runs, metric, title, false)};
+        if (seconds) panels.push_back(held_out_plot(runs, metric, title, true));
+        write_outputs(out, table, panels);
         ResultLine result = compare_to_reference(runs, metric);
         result.print();
         return 0;

@@ -29,6 +29,11 @@ int main(int argc, char** argv) {
     app.add_flag("--resume", o.resume, "continue the run in --out to --steps");
     app.add_option("--stop-after", o.stop_after, "stop once this step is done, with a checkpoint")
         ->check(in_range(1, largest));
+    app.add_option("--time-limit", o.time_limit,
+                   "end the run, finished, once this many seconds of training are done "
+                   "(evaluations excluded; an equal-time comparison): --steps still sets the "
+                   "learning-rate schedule")
+        ->check(in_range(1e-3, 1e9));
     app.add_flag("--recompute", o.recompute,
                  "keep only attention's q, k, v for backward and compute the rest again there "
                  "(less memory, more time; the same numbers)");

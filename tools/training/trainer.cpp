@@ -284,8 +284,18 @@ void evaluate_and_save(Run& run, int64_t step) {
     save(run, step);
 }
 
-// Steps from run.start to the end, or until Ctrl-C, --stop-after or a gradient that stays
-// non-finite. Returns why it stopped early ("" if it did not) and the steps done.
+// Whether the run's seconds of training have reached --time-limit. With several
+// processes their mean decides, so that all of them end at the same step.
+bool out_of_time(const Run& run) {
+    if (run.options.time_limit <= 0) return false;
+    std::vector<double> elapsed{run.parts.elapsed};
+    run.processes.sum(elapsed);
+    return elapsed[0] / double(run.processes.size()) >= run.options.time_limit;
+}
+
+// Steps from run.start to the end (--steps, or --time-limit's seconds), or until Ctrl-C,
+// --stop-after or a gradient that stays non-finite. Returns why it stopped early ("" if
+// it finished) and the steps done.
 std::pair<std::string, int64_t> training_loop(Run& run) {
     const TrainOptions& o = run.options;
     constexpr int64_t kMaxNonFiniteSteps = 50;  // skipped updates in a row before giving up
@@ -313,9 +323,11 @@ std::pair<std::string, int64_t> training_loop(Run& run) {
                 fmt::format("{:.3f}", run.parts.elapsed)});
             if (!o.quiet) run.progress->update(done, {{"loss", result.loss}, {"tok/s", tokens_per_s}});
         }
-        if (done % o.eval_every == 0 || done == o.steps) evaluate_and_save(run, done);
-        if (result.interrupted && done < o.steps) return {"interrupted", done};
-        if (o.stop_after > 0 && done >= o.stop_after && done < o.steps) return {"stopped", done};
+        const bool finished = done == o.steps || out_of_time(run);
+        if (done % o.eval_every == 0 || finished) evaluate_and_save(run, done);
+        if (finished) return {"", done};
+        if (result.interrupted) return {"interrupted", done};
+        if (o.stop_after > 0 && done >= o.stop_after) return {"stopped", done};
         if (non_finite_steps == kMaxNonFiniteSteps)
             return {fmt::format("stopped: the gradient was not finite for {} steps in a row (try a "
                                 "lower --lr)", kMaxNonFiniteSteps), done};
@@ -323,8 +335,9 @@ std::pair<std::string, int64_t> training_loop(Run& run) {
     return {"", o.steps};
 }
 
-// The end of a run: summary.json, the loss curve, the held-out figures (the leader's).
-void finish(const Run& run) {
+// The end of a run after `steps` steps (--steps, or fewer at --time-limit): summary.json,
+// the loss curve, the held-out figures (the leader's).
+void finish(const Run& run, int64_t steps) {
     const TrainOptions& o = run.options;
     if (!run.leader()) return;
     // A number as format_exact writes it (a widened float with the float's digits, a
@@ -342,15 +355,16 @@ void finish(const Run& run) {
     for (auto& [key, value] : model_settings) model_json[key.substr(strlen("model."))] = value;
     summary["model"] = model_json;
     summary["parameters"] = run.parts.model->parameter_count();
-    summary["steps"] = o.steps, summary["batch"] = o.batch, summary["seq_len"] = o.task.seq_len;
+    summary["steps"] = steps, summary["batch"] = o.batch, summary["seq_len"] = o.task.seq_len;
     summary["lr"] = number(o.lr), summary["seed"] = o.seed;
     summary["processes"] = run.processes.size(), summary["threads"] = num_threads();
     summary["elapsed_s"] = number(run.parts.elapsed);
+    if (o.time_limit > 0) summary["time_limit_s"] = number(o.time_limit);
     // Training speed of this session: step time only (evaluations excluded).
     const double session_s = std::max(1e-9, run.parts.elapsed - run.elapsed_before);
-    summary["tokens_per_s"] = number(double(o.steps - run.start) * double(o.batch * o.task.seq_len) / session_s);
+    summary["tokens_per_s"] = number(double(steps - run.start) * double(o.batch * o.task.seq_len) / session_s);
     // Summing gradients over the processes: seconds per step, and their share of the step.
-    summary["sum_s_per_step"] = number(run.sum_seconds / double(std::max<int64_t>(1, o.steps - run.start)));
+    summary["sum_s_per_step"] = number(run.sum_seconds / double(std::max<int64_t>(1, steps - run.start)));
     summary["sum_share"] = number(run.sum_seconds / session_s);
     const std::vector<double>& losses = run.train_losses;
     if (!losses.empty()) {
@@ -379,7 +393,7 @@ void finish(const Run& run) {
     if (run.last_eval) {
         std::string figures;
         for (const models::Metric& m : run.last_eval->metrics) figures += fmt::format(" {}={:.4g}", m.name, m.value);
-        run.say(fmt::format("held out after {} steps:{}", o.steps, figures));
+        run.say(fmt::format("held out after {} steps:{}", steps, figures));
     }
     run.say(fmt::format("wrote {}/{{log.csv, model.ckpt, summary.json, loss.png}}", o.out));
 }
@@ -424,7 +438,7 @@ int train(TrainOptions requested) {
                             stop_reason, step, o.steps, run.checkpoint_path, o.out));
         return 0;
     }
-    finish(run);
+    finish(run, step);
     return 0;
 }
 
