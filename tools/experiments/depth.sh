@@ -33,7 +33,7 @@ for run in "${runs[@]}"; do
 done
 # When each run first reached the deepest Reformer's final held-out bits/dim (log.csv's
 # held-out rows: step, bits/dim, seconds of training).
-deepest=$(ls -d runs/depth-reformer-* 2>/dev/null | sort -t- -k3 -n | tail -1)
+deepest=$(printf '%s\n' "${runs[@]}" | grep -- '-reformer-' | sort -t- -k3 -n | tail -1 || true)
 if [ -n "$deepest" ]; then
   target=$(awk -F, '$2 == "valid" { v = $4 } END { print v }' "$deepest/log.csv")
   echo "target: $deepest's final held-out bits/dim $target"
