@@ -14,3 +14,9 @@ train_once() {
     build/train "$@" --out "$run"
   fi
 }
+
+# The image recipe of docs/images.md (fashion.sh, depth.sh): width 128, 4 heads, m = 64,
+# batch 8, learning rate 3e-3; the Reformer hashes 2 rounds into 24 buckets (about
+# 2L / 64), chunks of 64. The scripts add --steps and --eval-every.
+FASHION_RECIPE=(--task image --dim 128 --heads 4 --ff 512 --features 64 --batch 8
+                --lr 3e-3 --warmup 50 --eval-batches 12 --seed 1 --hashes 2 --buckets 24 --chunk 64)

@@ -14,16 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tools/experiments/common.sh
 STEPS=${STEPS:-600}
-COMMON=(--task image --dim 128 --heads 4 --ff 512 --features 64 --batch 8
-        --steps "$STEPS" --lr 3e-3 --warmup 50 --eval-every 50 --eval-batches 12 --seed 1)
-# Reformer: 2 rounds of hashing into 24 buckets (about 2L / 64), chunks of 64.
-RIVALS=(--hashes 2 --buckets 24 --chunk 64)
+COMMON=("${FASHION_RECIPE[@]}" --steps "$STEPS" --eval-every 50)
 MODELS=(${MODELS-favor:3 reformer:6 reformer:3 favor:6})
 runs=()
 for model in "${MODELS[@]}"; do
   attention=${model%:*} layers=${model#*:}
   run="runs/depth-$attention-$layers"
-  train_once "$run" "${COMMON[@]}" "${RIVALS[@]}" --layers "$layers" --attention "$attention"
+  train_once "$run" "${COMMON[@]}" --layers "$layers" --attention "$attention"
   runs+=("$run")
 done
 build/compare --metric bits_per_dim --seconds --out results/depth \

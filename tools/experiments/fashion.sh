@@ -13,17 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tools/experiments/common.sh
 STEPS=${STEPS:-400}
-COMMON=(--task image --dim 128 --heads 4 --ff 512 --features 64 --batch 8
-        --steps "$STEPS" --lr 3e-3 --warmup 50 --eval-every 100 --eval-batches 12 --seed 1)
-# Reformer: 2 rounds of hashing into 24 buckets (about 2L / 64), chunks of 64.
-RIVALS=(--hashes 2 --buckets 24 --chunk 64)
+COMMON=("${FASHION_RECIPE[@]}" --steps "$STEPS" --eval-every 100)
 ATTENTIONS=(${ATTENTIONS-softmax favor relu reformer})
 LAYERS=${LAYERS-3 6}
 for layers in $LAYERS; do
   runs=()
   for attention in "${ATTENTIONS[@]}"; do
     run="runs/fashion-$attention-$layers"
-    train_once "$run" "${COMMON[@]}" "${RIVALS[@]}" --layers "$layers" --attention "$attention"
+    train_once "$run" "${COMMON[@]}" --layers "$layers" --attention "$attention"
     runs+=("$run")
   done
   build/compare --metric bits_per_dim --out "results/fashion-$layers" \
