@@ -2,8 +2,8 @@
 # depth.sh — the paper's depth claim at small scale: a Performer matches a Reformer twice
 # as deep (ImageNet64: 6-layer Performer ~ 12-layer Reformer). Fashion-MNIST with the
 # recipe of docs/images.md (fashion.sh), causal FAVOR+ at 3 layers against the Reformer
-# at 6, with FAVOR+ at 6 and the Reformer at 3 beside them to show that depth helps each
-# kind at this length of training; the same steps for all. About 70 minutes on 2 cores.
+# at 6, with FAVOR+ at 6 and the Reformer at 3 beside them to show whether depth helps each
+# kind at this length of training; the same steps for all. About 95 minutes on 2 cores.
 # Writes results/depth.{png,md} (held-out bits/dim against steps and seconds), then each
 # model's test bits/dim and the seconds each FAVOR+ model needed to reach the 6-layer
 # Reformer's final held-out bits/dim.
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tools/experiments/common.sh
-STEPS=${STEPS:-600}
+STEPS=${STEPS:-1500}
 COMMON=("${FASHION_RECIPE[@]}" --steps "$STEPS" --eval-every 50)
 MODELS=(${MODELS-favor:3 reformer:6 reformer:3 favor:6})
 runs=()

@@ -3,15 +3,15 @@
 # memory and equal time: UniProt sequences joined by separators into windows of 8192
 # residues (--concatenated), causal, batch 1. For each attention, the largest model of a
 # grid (width 256 or 128, 6 layers down to 1, ff 4 x width, m = 64) whose training
-# peaks under BUDGET_MIB of resident memory: found by training each candidate for 2
+# peaks under BUDGET_MIB of resident memory: found by training each candidate for 3
 # steps, the most parameters first, then as many heads (4, 2, 1) as still fit. Each
-# chosen model then trains for SECONDS seconds of training; its schedule (--steps) is
+# chosen model then trains for TRAIN_SECONDS seconds of training; its schedule (--steps) is
 # set from the speed its probe measured, so that the learning rate decays over that
 # time. About an hour on 2 cores. Writes results/long_proteins.{png,md} (held-out
 # accuracy against steps and against seconds) and the test figures of each model.
 #
 #   bash tools/experiments/long_proteins.sh                 # after `make` and `make data`
-#   SECONDS=300 ATTENTIONS="favor softmax" bash tools/experiments/long_proteins.sh
+#   TRAIN_SECONDS=300 ATTENTIONS="favor softmax" bash tools/experiments/long_proteins.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tools/experiments/common.sh
