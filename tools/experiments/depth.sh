@@ -5,8 +5,8 @@
 # at 6, with FAVOR+ at 6 and the Reformer at 3 beside them to show whether depth helps each
 # kind at this length of training; the same steps for all. About 95 minutes on 2 cores.
 # Writes results/depth.{png,md} (held-out bits/dim against steps and seconds), then each
-# model's test bits/dim and the seconds each FAVOR+ model needed to reach the 6-layer
-# Reformer's final held-out bits/dim.
+# model's test bits/dim and the step and seconds at which each model first reached the
+# deepest Reformer's final held-out bits/dim.
 #
 #   bash tools/experiments/depth.sh                       # after `make` and `make data`
 #   MODELS="favor:6 reformer:12" bash tools/experiments/depth.sh   # the next pair
